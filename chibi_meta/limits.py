@@ -21,3 +21,7 @@ MAX_LABELS_BYTES = 64 * 1024 * 1024  # a labels CSV/JSON file
 # --- models ------------------------------------------------------------------------------
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024  # a safetensors file we agree to open
 MAX_SAFETENSORS_HEADER = 1024 * 1024  # its JSON header
+
+# --- avatar packaging (chibi_meta.avatar) --------------------------------------------------
+
+# --- websocket bridge (chibi_meta.bridge) --------------------------------------------------
