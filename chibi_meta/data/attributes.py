@@ -170,8 +170,12 @@ MOUTHS = [f"variant{i:02d}" for i in range(1, 31)]
 GLASSES = [f"variant{i:02d}" for i in range(1, 6)]
 
 
-def _attr(name: str, option: str, mapping: Mapping[str, str]) -> Attribute:
-    return Attribute(name, tuple(mapping), option, tuple(mapping.values()))
+def _attr(name: str, option: str, mapping: Mapping[str, str], probs: tuple[float, ...] | None = None) -> Attribute:
+    return Attribute(name, tuple(mapping), option, tuple(mapping.values()), probs)
+
+
+# DiceBear draws every variant uniformly; glasses appear with probability 10 %.
+_GLASSES_PROBS = (0.9,) + (0.1 / len(GLASSES),) * len(GLASSES)
 
 
 ADVENTURER = AttributeSchema(
@@ -182,7 +186,12 @@ ADVENTURER = AttributeSchema(
         _attr("skin", "skinColor", {k: "#" + v for k, v in SKIN_COLORS.items()}),
         _attr("eyes", "eyesVariant", {v.replace("variant", "eyes"): v for v in EYES}),
         _attr("mouth", "mouthVariant", {v.replace("variant", "mouth"): v for v in MOUTHS}),
-        _attr("glasses", "glassesVariant", {NONE: "", **{v.replace("variant", "glasses"): v for v in GLASSES}}),
+        _attr(
+            "glasses",
+            "glassesVariant",
+            {NONE: "", **{v.replace("variant", "glasses"): v for v in GLASSES}},
+            _GLASSES_PROBS,
+        ),
     ),
 )
 
