@@ -25,3 +25,23 @@ MAX_SAFETENSORS_HEADER = 1024 * 1024  # its JSON header
 # --- avatar packaging (chibi_meta.avatar) --------------------------------------------------
 
 # --- websocket bridge (chibi_meta.bridge) --------------------------------------------------
+WS_MAX_MESSAGE_BYTES = 64 * 1024  # one client message (text or binary frame); past it the server closes with 1009
+WS_MAX_ID_CHARS = 128  # the client-chosen request id
+WS_MAX_IN_FLIGHT = 32  # unanswered generate requests on one connection
+WS_RATE_PER_S = 200  # messages per second per connection (token bucket refill rate)
+WS_RATE_BURST = 400  # token bucket size: messages one connection may send at once
+WS_MAX_STRIKES = 200  # consecutive rate-limited messages before the server closes the connection (1008)
+WS_MAX_CONNECTIONS = 1024  # open websocket connections per server process; past it HTTP 503
+WS_MAX_QUEUE_FRAMES = 16  # incoming frames buffered per connection before TCP backpressure
+WS_WRITE_LIMIT = 4 * 1024 * 1024  # outgoing bytes buffered per connection before sends wait
+WS_HELLO_TIMEOUT_S = 10.0  # time to send the token in `hello` when no Authorization header came
+WS_PING_INTERVAL_S = 20.0  # keepalive ping interval
+WS_PING_TIMEOUT_S = 20.0  # a pong must arrive within this, else the connection is closed
+WS_OPEN_TIMEOUT_S = 10.0  # opening handshake
+WS_CLOSE_TIMEOUT_S = 10.0  # closing handshake
+BATCH_MAX_SIZE = 32  # textures per generator forward pass
+BATCH_MAX_WAIT_MS = 4.0  # how long the first queued request waits for company
+QUEUE_MAX = 256  # generation jobs admitted and not finished (all connections); past it `busy` at once
+CACHE_MEMORY_BYTES = 256 * 1024 * 1024  # in-memory LRU of finished assets
+CACHE_DISK_BYTES = 4 * 1024 * 1024 * 1024  # optional on-disk cache (--cache-dir), oldest evicted first
+SHUTDOWN_GRACE_S = 30.0  # on SIGTERM/SIGINT: time to finish work in flight before closing connections
