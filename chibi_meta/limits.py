@@ -23,6 +23,10 @@ MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024  # a safetensors file we agree to open
 MAX_SAFETENSORS_HEADER = 1024 * 1024  # its JSON header
 
 # --- avatar packaging (chibi_meta.avatar) --------------------------------------------------
+MAX_BASE_MESH_BYTES = 16 * 1024 * 1024  # an artist's base mesh GLB (--base-mesh)
+MAX_BASE_MESH_JSON_BYTES = 4 * 1024 * 1024  # its glTF JSON chunk
+MAX_BASE_MESH_VERTICES = 65_536  # vertices over all its primitives
+MAX_BASE_MESH_NODES = 1024  # nodes (bones + meshes)
 
 # --- websocket bridge (chibi_meta.bridge) --------------------------------------------------
 WS_MAX_MESSAGE_BYTES = 64 * 1024  # one client message (text or binary frame); past it the server closes with 1009

@@ -1,0 +1,104 @@
+"""``build_avatar``: one generated texture -> the bytes of a rigged chibi GLB or VRM 1.0 file.
+
+Per avatar this only composes the atlas, encodes it (and the VRM thumbnail) and assembles the GLB;
+the base mesh's JSON and binary buffer are packed once and reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from chibi_meta.avatar import atlas, gltf, vrm
+from chibi_meta.avatar.atlas import TEXTURE_FORMATS, TEXTURE_SIZES
+from chibi_meta.avatar.basemesh import BaseMesh
+from chibi_meta.errors import UsageError
+
+FORMATS = ("glb", "vrm")
+THUMBNAIL_SIZE = 128
+
+__all__ = ["FORMATS", "TEXTURE_FORMATS", "TEXTURE_SIZES", "build_avatar", "check_options"]
+
+
+def check_options(fmt: object, texture_size: object, texture_format: object) -> None:
+    """Raise UsageError naming the allowed values when an option is not one of them."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    atlas.check_texture_options(texture_size, texture_format)
+
+
+def _atlas_image(base: BaseMesh, texture: np.ndarray, attributes: Mapping[str, str], size: int) -> np.ndarray:
+    if base.face_rect is None:
+        return atlas.compose(texture, attributes, size)
+    from PIL import Image
+
+    bg = base.background
+    if bg is None:
+        bg = np.zeros((size, size, 4), np.uint8)
+        bg[..., :3] = atlas.colours(texture, attributes)["skin"]
+        bg[..., 3] = 255
+    elif bg.shape[0] != size:
+        bg = np.asarray(Image.fromarray(bg).resize((size, size), Image.Resampling.BICUBIC))
+    img = atlas.compose_region(np.ascontiguousarray(bg), texture, base.face_rect)
+    return img[..., :3] if base.alpha_mode == "OPAQUE" else img
+
+
+def _json_safe(v: object) -> object:
+    if isinstance(v, Mapping):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)
+
+
+def build_avatar(
+    texture: np.ndarray,
+    attributes: Mapping[str, str],
+    *,
+    fmt: str = "glb",
+    texture_size: int = 512,
+    texture_format: str = "png",
+    provenance: Mapping[str, object] | None = None,
+    base: BaseMesh | None = None,
+) -> bytes:
+    """The bytes of a rigged chibi avatar wearing ``texture`` ((H, W, 4) uint8 RGBA, square).
+
+    ``fmt`` is "glb" or "vrm"; ``texture_size`` one of TEXTURE_SIZES; ``texture_format`` one of
+    TEXTURE_FORMATS. ``provenance`` (seed, attributes, model_id, attribution, ...) is written to
+    ``asset.extras.chibi_meta`` (and the VRM meta). The same arguments give the same bytes.
+    """
+    check_options(fmt, texture_size, texture_format)
+    atlas.check_texture(texture)
+    if not isinstance(attributes, Mapping):
+        raise UsageError(f"attributes must be a mapping of name -> value, got {type(attributes).__name__}")
+    attrs = {str(k): str(v) for k, v in attributes.items()}
+    base = base or gltf.procedural_base()
+    prov = _json_safe(dict(provenance or {}))
+    prov.setdefault("attributes", dict(sorted(attrs.items())))  # type: ignore[union-attr]
+    prov.setdefault("base_mesh", base.source)  # type: ignore[union-attr]
+    seed = prov.get("seed")  # type: ignore[union-attr]
+    name = f"chibi-{seed}" if seed is not None else "chibi"
+    image = _atlas_image(base, texture, attrs, texture_size)
+    images = [(atlas.encode(image, texture_format), texture_format)]
+    extensions = None
+    if fmt == "vrm":
+        thumb_fmt = "jpeg" if texture_format == "jpeg" else "png"
+        images.append((atlas.encode(atlas.thumbnail(texture, attrs, THUMBNAIL_SIZE), thumb_fmt), thumb_fmt))
+        extensions = {"VRMC_vrm": vrm.vrmc_vrm(base, name=name, thumbnail_image=1, provenance=prov)}
+    alpha = "OPAQUE" if image.shape[2] == 3 else base.alpha_mode
+    return gltf.write_glb(
+        base,
+        images,
+        texture_format=texture_format,
+        alpha_mode=alpha,
+        extras={"chibi_meta": prov},
+        name=name,
+        extensions=extensions,
+    )
