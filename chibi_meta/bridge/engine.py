@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -123,6 +124,17 @@ class Engine:
         if self.packager is None:
             self.packager = default_packager()
         self.batcher.start()
+
+    def warm_up(self) -> None:
+        """One generation and packaging per format, so that the first client does not pay for lazy setup."""
+        if self.packager is None:
+            self.packager = default_packager()
+        t0 = time.perf_counter()
+        tex = self._generate_batch([(0, self.gen.resolve(0, None), 1.0)] * 2)[0]
+        for fmt in FORMATS:
+            req = ResolvedRequest(0, self.gen.resolve(0, None), fmt, 512, "png", 1.0, str(self.gen.model_id))
+            self._package(req, tex)
+        log.info("event=warm_up ms=%.1f", (time.perf_counter() - t0) * 1000)
 
     async def close(self) -> None:
         await self.batcher.stop()
