@@ -65,9 +65,7 @@ BLUSH = (255, 135, 150)
 
 def check_texture_options(texture_size: object, texture_format: object) -> None:
     if isinstance(texture_size, bool) or texture_size not in TEXTURE_SIZES:
-        raise UsageError(
-            f"texture size {texture_size!r} is not allowed; allowed: {', '.join(map(str, TEXTURE_SIZES))}"
-        )
+        raise UsageError(f"texture size {texture_size!r} is not allowed; allowed: {', '.join(map(str, TEXTURE_SIZES))}")
     if texture_format not in TEXTURE_FORMATS:
         raise UsageError(f"unknown texture format {texture_format!r}; allowed: {', '.join(TEXTURE_FORMATS)}")
 
@@ -166,9 +164,7 @@ def compose(texture: np.ndarray, attributes: Mapping[str, str], size: int) -> np
     return out
 
 
-def compose_region(
-    background: np.ndarray, texture: np.ndarray, rect: tuple[float, float, float, float]
-) -> np.ndarray:
+def compose_region(background: np.ndarray, texture: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
     """Paste the face window (with its alpha) into ``rect`` (u0, v0, u1, v1) of an RGBA background."""
     from PIL import Image
 

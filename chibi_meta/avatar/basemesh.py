@@ -173,9 +173,7 @@ def _settings(doc: dict, path: Path) -> dict:
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise MeshError(f"sidecar {side}: malformed JSON ({e})") from None
     else:
-        s = ((doc.get("asset") or {}).get("extras") or {}).get(EXTRAS_KEY) or (doc.get("extras") or {}).get(
-            EXTRAS_KEY
-        )
+        s = ((doc.get("asset") or {}).get("extras") or {}).get(EXTRAS_KEY) or (doc.get("extras") or {}).get(EXTRAS_KEY)
     if not isinstance(s, dict):
         raise MeshError(
             f"base mesh: declare the face's UV rectangle in asset.extras.{EXTRAS_KEY}.face_uv_rect "

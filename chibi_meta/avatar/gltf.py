@@ -36,9 +36,7 @@ class _Packer:
         self.accessors: list = []
 
     def view(self, data: bytes, target: int | None = None) -> int:
-        self.views.append(
-            self.g.BufferView(buffer=0, byteOffset=len(self.bin), byteLength=len(data), target=target)
-        )
+        self.views.append(self.g.BufferView(buffer=0, byteOffset=len(self.bin), byteLength=len(data), target=target))
         self.bin += data + bytes(-len(data) % 4)
         return len(self.views) - 1
 

@@ -132,8 +132,7 @@ def ellipsoid_patch(
         dirs.append(a[None])
     tt, pp = np.meshgrid(ring_ts, phis, indexing="ij")
     d = (
-        np.cos(tt)[..., None] * a
-        + np.sin(tt)[..., None] * (np.cos(pp)[..., None] * e1 + np.sin(pp)[..., None] * e2)
+        np.cos(tt)[..., None] * a + np.sin(tt)[..., None] * (np.cos(pp)[..., None] * e1 + np.sin(pp)[..., None] * e2)
     ).reshape(-1, 3)
     dirs.append(d)
     if has_bottom:

@@ -1,0 +1,108 @@
+"""``chibi-meta export``: rigged chibi avatars as GLB or VRM 1.0, one file or a resumable batch."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# kept here (not imported from chibi_meta.avatar) so that --help stays light; tests check they match
+_FORMATS = ("glb", "vrm")
+_TEXTURE_SIZES = (256, 512, 1024)
+_TEXTURE_FORMATS = ("png", "jpeg", "webp")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export rigged chibi avatars as GLB or VRM 1.0",
+        description=(
+            "Export avatars. Batch: --count N --out DIR (resumable; writes DIR/manifest.jsonl). "
+            "One avatar: --seed S --out FILE.glb|FILE.vrm."
+        ),
+    )
+    p.add_argument("--out", required=True, help="output folder (batch) or file (with --seed)")
+    p.add_argument("--count", type=int, help="number of avatars (batch export)")
+    p.add_argument("--seed", type=int, help="export the one avatar of this seed to the file --out")
+    p.add_argument("--seed-start", type=int, default=0, help="first seed of a batch (default 0)")
+    p.add_argument("--format", dest="fmt", help=f"file format: {', '.join(_FORMATS)} (default: from --out, else glb)")
+    p.add_argument("--attr", action="append", metavar="KEY=VALUE", help="fix an attribute (repeatable)")
+    p.add_argument("--texture-size", type=int, default=512, help=f"atlas size: {', '.join(map(str, _TEXTURE_SIZES))}")
+    p.add_argument("--texture-format", default="png", help=f"atlas encoding: {', '.join(_TEXTURE_FORMATS)}")
+    p.add_argument("--shard", help="export only shard i of n (i/n, 0 <= i < n) for a cluster job array")
+    p.add_argument("--base-mesh", help="use an artist's rigged chibi GLB instead of the built-in base")
+    p.add_argument("--model", help="generator model file (default: the shipped model, else DiceBear images)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=handle)
+
+
+def _format(args: argparse.Namespace, single: bool) -> str:
+    from chibi_meta.errors import UsageError
+
+    fmt = args.fmt
+    suffix = Path(args.out).suffix.lower().lstrip(".")
+    if single and suffix in _FORMATS:
+        if fmt and fmt != suffix:
+            raise UsageError(f"--format {fmt} does not match the file name {args.out}")
+        fmt = suffix
+    fmt = fmt or "glb"
+    if fmt not in _FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; allowed: {', '.join(_FORMATS)}")
+    return fmt
+
+
+def handle(args: argparse.Namespace) -> int:
+    from chibi_meta.avatar import export
+    from chibi_meta.avatar.pack import check_options
+    from chibi_meta.errors import UsageError
+
+    single = args.seed is not None
+    if single == (args.count is not None):
+        raise UsageError("give either --count N (batch into a folder) or --seed S (one file)")
+    fmt = _format(args, single)
+    check_options(fmt, args.texture_size, args.texture_format)
+    attrs = export.parse_attrs(args.attr)
+    shard = export.parse_shard(args.shard)
+    if single:
+        if args.shard:
+            raise UsageError("--shard applies to batch exports (--count) only")
+        if Path(args.out).suffix.lower() != "." + fmt:
+            raise UsageError(f"with --seed, --out must be a file name ending in .{fmt}, got {args.out}")
+    else:
+        export.check_count(args.count, args.seed_start)
+    base = None
+    if args.base_mesh:
+        from chibi_meta.avatar.basemesh import load_base_mesh
+
+        base = load_base_mesh(args.base_mesh)
+    source = export.open_texture_source(args.model)
+    if single:
+        full, data = export.export_one(
+            args.out,
+            args.seed,
+            fmt=fmt,
+            attrs=attrs,
+            texture_size=args.texture_size,
+            texture_format=args.texture_format,
+            base=base,
+            source=source,
+        )
+        log.info("wrote %s (%d bytes, %s)", args.out, len(data), ", ".join(f"{k}={v}" for k, v in full.items()))
+        return 0
+    s = export.export_batch(
+        args.out,
+        count=args.count,
+        fmt=fmt,
+        seed_start=args.seed_start,
+        attrs=attrs,
+        texture_size=args.texture_size,
+        texture_format=args.texture_format,
+        shard=shard,
+        base=base,
+        source=source,
+        progress=not args.no_progress,
+    )
+    log.info("exported %d avatars (%d already there) to %s; manifest %s", s.written, s.skipped, args.out, s.manifest)
+    return 0

@@ -1,0 +1,311 @@
+"""Batch export: many avatars into a folder, with a JSONL manifest, resumable and shardable.
+
+Every avatar file is written atomically (temp file + fsync + rename), then its manifest line is
+appended. After a kill, a rerun with the same options drops a torn last manifest line and stale temp
+files, skips the seeds already in the manifest and redoes the rest, so no file is half-written and
+no seed appears twice (the same seed gives the same bytes, so a file written just before the kill
+is simply rewritten). ``--shard i/n`` exports the seeds whose offset from ``--seed-start`` is
+``i`` modulo ``n``, into its own manifest, so n machines can share one export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from chibi_meta import limits
+from chibi_meta.atomic import atomic_write_bytes, atomic_write_text
+from chibi_meta.avatar.basemesh import BaseMesh
+from chibi_meta.avatar.pack import build_avatar, check_options
+from chibi_meta.errors import ExportError, UsageError
+
+log = logging.getLogger(__name__)
+
+DICEBEAR_MODEL_ID = "dicebear-adventurer"
+BATCH = 32
+SETTINGS_FILE = "export.json"
+
+
+# --- where textures come from ----------------------------------------------------------------
+class DicebearSource:
+    """The built-in dataset's renderer, standing in for the generator until a model is shipped."""
+
+    model_id = DICEBEAR_MODEL_ID
+
+    def __init__(self) -> None:
+        from chibi_meta.data import attributes, dicebear
+
+        self._render = dicebear.render
+        self.schema = attributes.ADVENTURER
+        info = dicebear.license_info()
+        self.attribution = info["attribution"]
+        self.license_url = info["license_url"]
+        self.references = sorted({v["url"] for v in (info.get("source"), info.get("creator")) if v and v.get("url")})
+
+    def resolve(self, seed: int, attrs: Mapping[str, object] | None = None) -> dict[str, str]:
+        return self.schema.resolve(seed, attrs)
+
+    def generate(self, seeds: Sequence[int], attrs_list: Sequence[Mapping[str, str]] | None = None) -> np.ndarray:
+        attrs_list = attrs_list or [{}] * len(seeds)
+        return np.stack([self._render(int(s), a, 128)[0] for s, a in zip(seeds, attrs_list, strict=True)])
+
+
+def open_texture_source(model: str | os.PathLike | None = None) -> object:
+    """The generator when ``chibi_meta.gan.api`` and a model file exist, else the DiceBear renderer."""
+    try:
+        from chibi_meta.gan import api
+    except ImportError:
+        api = None  # type: ignore[assignment]
+    if api is not None:
+        path = Path(model) if model else api.default_model_path()
+        if path.is_file():
+            gen = api.TextureGenerator.load(path)
+            gen.license_url = "https://creativecommons.org/licenses/by/4.0/"  # the training data's licence
+            gen.references = []
+            return gen
+        if model:
+            raise UsageError(f"model file {path} does not exist")
+    elif model:
+        raise UsageError("--model needs the generator (chibi_meta.gan), which is not installed")
+    log.info("no generator model found; using the DiceBear renderer as the texture source")
+    return DicebearSource()
+
+
+def provenance(source: object, seed: int, attrs: Mapping[str, str]) -> dict:
+    return {
+        "seed": int(seed),
+        "attributes": dict(sorted(attrs.items())),
+        "model_id": source.model_id,  # type: ignore[attr-defined]
+        "attribution": source.attribution,  # type: ignore[attr-defined]
+        "license_url": getattr(source, "license_url", ""),
+        "references": list(getattr(source, "references", [])),
+        "generator": "chibi_meta",
+    }
+
+
+def avatars(
+    source: object,
+    seeds: Sequence[int],
+    attrs: Mapping[str, str] | None,
+    *,
+    fmt: str,
+    texture_size: int,
+    texture_format: str,
+    base: BaseMesh | None = None,
+) -> Iterator[tuple[int, dict[str, str], bytes]]:
+    """(seed, full attributes, file bytes) for each seed, generating textures in batches."""
+    for i in range(0, len(seeds), BATCH):
+        chunk = [int(s) for s in seeds[i : i + BATCH]]
+        full = [source.resolve(s, attrs) for s in chunk]  # type: ignore[attr-defined]
+        textures = source.generate(chunk, full)  # type: ignore[attr-defined]
+        for s, a, tex in zip(chunk, full, textures, strict=True):
+            data = build_avatar(
+                np.ascontiguousarray(tex),
+                a,
+                fmt=fmt,
+                texture_size=texture_size,
+                texture_format=texture_format,
+                provenance=provenance(source, s, a),
+                base=base,
+            )
+            yield s, a, data
+
+
+# --- option parsing helpers --------------------------------------------------------------------
+def parse_shard(spec: str | None) -> tuple[int, int]:
+    if spec is None:
+        return 0, 1
+    m = re.fullmatch(r"\s*(\d{1,6})\s*/\s*(\d{1,6})\s*", str(spec))
+    if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
+        raise UsageError(f"malformed shard {spec!r}; expected i/n with 0 <= i < n, e.g. 0/4")
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_attrs(items: Sequence[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for it in items or []:
+        k, sep, v = str(it).partition("=")
+        if not sep or not k.strip() or not v.strip():
+            raise UsageError(f"malformed --attr {it!r}; expected key=value, e.g. hair_color=pink")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def check_count(count: object, seed_start: object) -> tuple[int, int]:
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= limits.MAX_COUNT:
+        raise UsageError(f"--count must be an integer in [1, {limits.MAX_COUNT}], got {count!r}")
+    if isinstance(seed_start, bool) or not isinstance(seed_start, int) or seed_start < 0:
+        raise UsageError(f"--seed-start must be an integer >= 0, got {seed_start!r}")
+    if seed_start + count - 1 > limits.MAX_SEED:
+        raise UsageError(f"seeds {seed_start}..{seed_start + count - 1} go past the largest seed {limits.MAX_SEED}")
+    return count, seed_start
+
+
+def check_writable_dir(out: Path) -> None:
+    """Create ``out`` if needed and prove we can write there, leaving nothing behind."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"cannot write to {out}: it exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ExportError(f"cannot write to {out}: {e.strerror or e}") from None
+
+
+# --- the batch export --------------------------------------------------------------------------
+@dataclass
+class ExportSummary:
+    written: int
+    skipped: int
+    manifest: Path
+    total_bytes: int
+
+
+def _read_manifest(path: Path, out: Path) -> dict[int, dict]:
+    """Seeds already exported (their file present with the recorded size); repairs a torn last line."""
+    done: dict[int, dict] = {}
+    if not path.exists():
+        return done
+    raw = path.read_bytes()
+    keep = raw[: raw.rfind(b"\n") + 1]
+    if len(keep) != len(raw):
+        log.warning("manifest %s ends with a torn line (killed mid-write); dropping it", path)
+        with open(path, "r+b") as f:
+            f.truncate(len(keep))
+    for line in keep.decode("utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+            seed = int(rec["seed"])
+            f = out / rec["file"]
+        except (ValueError, KeyError, TypeError):
+            raise ExportError(f"manifest {path} has a malformed line; move it away to start over") from None
+        if f.is_file() and f.stat().st_size == rec.get("bytes"):
+            done[seed] = rec
+    return done
+
+
+def _clean_temp(out: Path, suffix: str) -> None:
+    for p in out.glob(f".chibi-*{suffix}.*.tmp"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+def export_batch(
+    out: str | os.PathLike,
+    *,
+    count: int,
+    fmt: str = "glb",
+    seed_start: int = 0,
+    attrs: Mapping[str, str] | None = None,
+    texture_size: int = 512,
+    texture_format: str = "png",
+    shard: tuple[int, int] = (0, 1),
+    base: BaseMesh | None = None,
+    source: object | None = None,
+    progress: bool = True,
+) -> ExportSummary:
+    """Export ``count`` avatars (this shard's share) into the folder ``out``."""
+    check_options(fmt, texture_size, texture_format)
+    check_count(count, seed_start)
+    i, n = shard
+    source = source or open_texture_source()
+    attrs = source.schema.validate(attrs or {})  # type: ignore[attr-defined]
+    out = Path(out)
+    check_writable_dir(out)
+    settings = {
+        "format": fmt,
+        "texture_size": texture_size,
+        "texture_format": texture_format,
+        "attributes": dict(sorted(attrs.items())),
+        "model_id": source.model_id,  # type: ignore[attr-defined]
+        "base_mesh": base.source if base else "procedural",
+    }
+    sfile = out / SETTINGS_FILE
+    if sfile.exists():
+        try:
+            old = json.loads(sfile.read_text("utf-8"))
+        except (OSError, ValueError):
+            old = None
+        if old != settings:
+            raise UsageError(
+                f"{out} holds an export made with other settings ({sfile}); use another --out or the same options"
+            )
+    else:
+        atomic_write_text(sfile, json.dumps(settings, sort_keys=True, indent=1) + "\n")
+    manifest = out / ("manifest.jsonl" if n == 1 else f"manifest.shard{i}of{n}.jsonl")
+    _clean_temp(out, "." + fmt)
+    done = _read_manifest(manifest, out)
+    seeds = [s for s in range(seed_start + i, seed_start + count, n)]
+    todo = [s for s in seeds if s not in done]
+    log.info(
+        "export: %d avatars in this shard, %d already done, %d to do", len(seeds), len(seeds) - len(todo), len(todo)
+    )
+    from tqdm import tqdm
+
+    written = total = 0
+    bar = tqdm(total=len(seeds), initial=len(seeds) - len(todo), unit="avatar", disable=not progress or None)
+    try:
+        with open(manifest, "a", encoding="utf-8") as mf:
+            for seed, full, data in avatars(
+                source, todo, attrs, fmt=fmt, texture_size=texture_size, texture_format=texture_format, base=base
+            ):
+                name = f"chibi-{seed}.{fmt}"
+                atomic_write_bytes(out / name, data)
+                rec = {
+                    "file": name,
+                    "seed": seed,
+                    "attributes": dict(sorted(full.items())),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "bytes": len(data),
+                }
+                mf.write(json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n")
+                mf.flush()
+                written += 1
+                total += len(data)
+                if written % 64 == 0:
+                    os.fsync(mf.fileno())
+                bar.update(1)
+            mf.flush()
+            os.fsync(mf.fileno())
+    except OSError as e:
+        raise ExportError(f"cannot write to {out}: {e.strerror or e}") from None
+    finally:
+        bar.close()
+    return ExportSummary(written=written, skipped=len(seeds) - len(todo), manifest=manifest, total_bytes=total)
+
+
+def export_one(
+    path: str | os.PathLike,
+    seed: int,
+    *,
+    fmt: str,
+    attrs: Mapping[str, str] | None = None,
+    texture_size: int = 512,
+    texture_format: str = "png",
+    base: BaseMesh | None = None,
+    source: object | None = None,
+) -> tuple[dict[str, str], bytes]:
+    """Export one avatar to the file ``path`` (atomically)."""
+    check_options(fmt, texture_size, texture_format)
+    path = Path(path)
+    if path.is_dir():
+        raise ExportError(f"cannot write to {path}: it is a folder (give a file name ending in .{fmt})")
+    source = source or open_texture_source()
+    attrs = source.schema.validate(attrs or {})  # type: ignore[attr-defined]
+    _, full, data = next(
+        avatars(source, [seed], attrs, fmt=fmt, texture_size=texture_size, texture_format=texture_format, base=base)
+    )
+    atomic_write_bytes(path, data)
+    return full, data
