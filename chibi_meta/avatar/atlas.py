@@ -190,7 +190,7 @@ def encode(image: np.ndarray, fmt: str) -> bytes:
     im = Image.fromarray(image)
     buf = io.BytesIO()
     if fmt == "png":
-        im.save(buf, format="PNG", compress_level=6)
+        im.save(buf, format="PNG", compress_level=3)
     elif fmt == "jpeg":
         im.convert("RGB").save(buf, format="JPEG", quality=92, subsampling=0, optimize=False)
     elif fmt == "webp":

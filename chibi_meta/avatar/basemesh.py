@@ -106,33 +106,60 @@ def _index(v: object, n: int, what: str) -> int:
     return v
 
 
-def _accessor_bytes(doc: dict, binary: bytes, ai: int) -> bytes:
-    """The raw, tightly packed bytes of accessor ``ai`` after bounds checks."""
-    acc = doc["accessors"][ai]
+def _view_slice(doc: dict, binary: bytes, vi: object, offset: object, count: int, elem: int, what: str) -> bytes:
+    """``count`` elements of ``elem`` bytes from buffer view ``vi`` (honouring its stride), bounds-checked."""
     views = doc["bufferViews"]
+    bv = views[_index(vi, len(views), what)]
+    if bv.get("buffer", 0) != 0:
+        raise MeshError("base mesh: only the GLB's own binary buffer may be used")
+    try:
+        v_off, v_len = int(bv.get("byteOffset", 0)), int(bv.get("byteLength", 0))
+        start = v_off + int(offset or 0)
+        stride = int(bv.get("byteStride", 0)) or elem
+    except (TypeError, ValueError):
+        raise MeshError(f"base mesh: {what} has a malformed buffer view") from None
+    end = start + stride * (count - 1) + elem
+    if start < v_off or stride < elem or end > v_off + v_len or end > len(binary):
+        raise MeshError(f"base mesh: {what} reaches past the end of its buffer")
+    if stride == elem:
+        return binary[start:end]
+    a = np.frombuffer(binary, np.uint8, count=end - start, offset=start)
+    return np.lib.stride_tricks.as_strided(a, shape=(count, elem), strides=(stride, 1)).tobytes()
+
+
+def _accessor_bytes(doc: dict, binary: bytes, ai: int) -> bytes:
+    """The raw, tightly packed (and densified, if sparse) bytes of accessor ``ai`` after bounds checks."""
+    acc = doc["accessors"][ai]
     ct, typ, count = acc.get("componentType"), acc.get("type"), acc.get("count")
     if ct not in _COMPONENT_SIZE or typ not in _TYPE_COUNT or not isinstance(count, int) or count < 1:
         raise MeshError(f"base mesh: accessor {ai} has an invalid type or count")
     if count > limits.MAX_BASE_MESH_VERTICES * 3:
         raise LimitExceeded(f"base mesh: accessor {ai} has {count} elements; too many")
-    if "sparse" in acc:
-        raise MeshError(f"base mesh: sparse accessor {ai} is not supported; export it dense")
     elem = _COMPONENT_SIZE[ct] * _TYPE_COUNT[typ]
-    if "bufferView" not in acc:
-        return bytes(elem * count)
-    bv = views[_index(acc["bufferView"], len(views), f"accessor {ai}")]
-    if bv.get("buffer", 0) != 0:
-        raise MeshError("base mesh: only the GLB's own binary buffer may be used")
-    start = int(bv.get("byteOffset", 0)) + int(acc.get("byteOffset", 0))
-    stride = int(bv.get("byteStride", 0)) or elem
-    end = start + stride * (count - 1) + elem
-    if start < 0 or end > int(bv.get("byteOffset", 0)) + int(bv.get("byteLength", 0)) or end > len(binary):
-        raise MeshError(f"base mesh: accessor {ai} reaches past the end of its buffer")
-    if stride == elem:
-        return binary[start:end]
-    a = np.frombuffer(binary, np.uint8, count=end - start, offset=start)
-    rows = np.lib.stride_tricks.as_strided(a, shape=(count, elem), strides=(stride, 1))
-    return rows.tobytes()
+    what = f"accessor {ai}"
+    if "bufferView" in acc:
+        raw = _view_slice(doc, binary, acc["bufferView"], acc.get("byteOffset", 0), count, elem, what)
+    else:
+        raw = bytes(elem * count)
+    sp = acc.get("sparse")
+    if sp is None:
+        return raw
+    if not isinstance(sp, dict) or not isinstance(sp.get("indices"), dict) or not isinstance(sp.get("values"), dict):
+        raise MeshError(f"base mesh: {what} has a malformed sparse block")
+    n = sp.get("count")
+    ict = sp["indices"].get("componentType")
+    if not isinstance(n, int) or not 1 <= n <= count or ict not in (5121, 5123, 5125):
+        raise MeshError(f"base mesh: {what} has a malformed sparse block")
+    idt = {5121: np.uint8, 5123: np.uint16, 5125: np.uint32}[ict]
+    ib = _view_slice(doc, binary, sp["indices"].get("bufferView"), sp["indices"].get("byteOffset", 0), n,
+                     _COMPONENT_SIZE[ict], what)  # fmt: skip
+    vb = _view_slice(doc, binary, sp["values"].get("bufferView"), sp["values"].get("byteOffset", 0), n, elem, what)
+    idx = np.frombuffer(ib, idt).astype(np.int64)
+    if idx.max() >= count:
+        raise MeshError(f"base mesh: {what} has sparse indices past its count")
+    dense = np.frombuffer(raw, np.uint8).reshape(count, elem).copy()
+    dense[idx] = np.frombuffer(vb, np.uint8).reshape(n, elem)
+    return dense.tobytes()
 
 
 def _load_image(doc: dict, binary: bytes, material: dict) -> np.ndarray | None:
@@ -259,7 +286,7 @@ def load_base_mesh(path: str | Path) -> BaseMesh:
     new_acc = []
     for ai, acc in enumerate(accessors):
         raw = _accessor_bytes(doc, binary, ai)
-        a = {k: v for k, v in acc.items() if k not in ("bufferView", "byteOffset", "sparse")}
+        a = {k: v for k, v in acc.items() if k not in ("bufferView", "byteOffset", "sparse")}  # densified
         view = {"buffer": 0, "byteOffset": len(new_bin), "byteLength": len(raw)}
         new_bin += raw + bytes(-len(raw) % 4)
         a["bufferView"] = len(new_views)

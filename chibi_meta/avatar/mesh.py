@@ -309,7 +309,7 @@ def _build() -> MeshData:
         m.add(pos, nrm, f, sw("pants"), ("hips", ul, ll))
         pos, nrm, f = ellipsoid_patch(np.array([x, 0.10, 0.0]), np.array([0.042, 0.07, 0.042]), rings=7)
         m.add(pos, nrm, f, sw("skin"), (ul, ll, foot))
-        pos, nrm, f = ellipsoid_patch(np.array([x, 0.036, 0.022]), np.array([0.052, 0.036, 0.078]), (0, 0, 1), rings=7)
+        pos, nrm, f = ellipsoid_patch(np.array([x, 0.036, 0.022]), np.array([0.052, 0.036, 0.078]), rings=7)
         m.add(pos, nrm, f, sw("shoes"), (ll, foot))
     return m
 
