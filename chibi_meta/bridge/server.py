@@ -218,7 +218,7 @@ class BridgeServer:
                     if conn.strikes > c.max_strikes:
                         reason = "flood"
                         await self._send_error(conn, None, Busy("rate limit exceeded repeatedly; closing"))
-                        await ws.close(P.CLOSE_POLICY, "rate limit exceeded")
+                        await _close_and_drain(ws, P.CLOSE_POLICY, "rate limit exceeded")
                         return
                     busy = Busy(f"rate limit: at most {c.rate_per_s:g} messages/s per connection "
                                 f"(burst {c.rate_burst}); slow down")
@@ -255,7 +255,7 @@ class BridgeServer:
             )
             with contextlib.suppress(ConnectionClosed):
                 await conn.ws.send(P.error_message(None, "unauthorized", text))
-                await conn.ws.close(P.CLOSE_POLICY, "unauthorized")
+            await _close_and_drain(conn.ws, P.CLOSE_POLICY, "unauthorized")
             return False
         conn.authed = True
         await self._send(conn, self._hello or "")
@@ -282,7 +282,7 @@ class BridgeServer:
         elif isinstance(msg, P.Hello):
             if msg.token is not None and self.auth.required and not self.auth.check(msg.token):
                 await self._send_error(conn, None, _unauthorized())
-                await conn.ws.close(P.CLOSE_POLICY, "unauthorized")
+                await _close_and_drain(conn.ws, P.CLOSE_POLICY, "unauthorized")
                 return
             await self._send(conn, self._hello or "")
         else:
@@ -364,6 +364,16 @@ class BridgeServer:
         self.stats.errors[code] += 1
         log.info("event=error conn=%d id=%r code=%s message=%r", conn.cid, rid, code, str(exc)[:200])
         await self._send(conn, P.error_from_exception(rid, exc))
+
+
+async def _close_and_drain(ws: ServerConnection, code: int, reason: str) -> None:
+    """Close, discarding what the client still sends: unread frames would stall the closing handshake."""
+    closing = asyncio.get_running_loop().create_task(ws.close(code, reason))
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in ws:
+            pass
+    with contextlib.suppress(Exception):
+        await closing
 
 
 def _peek(frame: str | bytes) -> str | None:
