@@ -275,7 +275,7 @@ def test_limits_rate_flood_queue_and_connections() -> None:
     try:
         async def main() -> None:
             ws = await raw_connect(s.url)
-            for i in range(8):  # burst of 5, then `busy` with retry_after_ms
+            for _ in range(8):  # burst of 5, then `busy` with retry_after_ms
                 await ws.send(json.dumps({"type": "stats"}))
             frames = [await recv_json(ws) for _ in range(8)]
             busy = [f for f in frames if f["type"] == "error"]
