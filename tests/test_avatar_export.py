@@ -1,0 +1,164 @@
+"""`chibi-meta export`: batch + manifest, resume after a real kill, shards, one file, bad input -> exit 2."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chibi_meta.avatar import build_avatar
+from chibi_meta.avatar.export import DicebearSource, provenance
+from chibi_meta.cli import main
+
+pytest.importorskip("chibi_meta.data.dicebear")
+FAST = ["--texture-size", "256", "--texture-format", "jpeg", "--no-progress"]
+
+
+def manifest(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def check_dir(out: Path, records: list[dict]) -> None:
+    files = sorted(p.name for p in out.iterdir() if p.suffix in (".glb", ".vrm"))
+    assert files == sorted(r["file"] for r in records)
+    assert len({r["seed"] for r in records}) == len(records)  # no duplicates
+    for r in records:
+        data = (out / r["file"]).read_bytes()
+        assert len(data) == r["bytes"] and hashlib.sha256(data).hexdigest() == r["sha256"]
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_batch_manifest_and_attrs(tmp_path):
+    out = tmp_path / "out"
+    rc = main(["export", "--count", "5", "--format", "vrm", "--seed-start", "10", "--attr", "hair_color=pink",
+               "--out", str(out), *FAST])  # fmt: skip
+    assert rc == 0
+    recs = manifest(out / "manifest.jsonl")
+    assert [r["seed"] for r in recs] == [10, 11, 12, 13, 14]
+    assert all(r["attributes"]["hair_color"] == "pink" and r["file"].endswith(".vrm") for r in recs)
+    check_dir(out, recs)
+    # the file is exactly what build_avatar gives for that seed
+    src = DicebearSource()
+    attrs = src.resolve(12, {"hair_color": "pink"})
+    tex = src.generate([12], [attrs])[0]
+    want = build_avatar(tex, attrs, fmt="vrm", texture_size=256, texture_format="jpeg",
+                        provenance=provenance(src, 12, attrs))  # fmt: skip
+    assert (out / "chibi-12.vrm").read_bytes() == want
+    # rerun: nothing to do; other settings into the same folder: refused
+    assert main(["export", "--count", "5", "--format", "vrm", "--seed-start", "10", "--attr", "hair_color=pink",
+                 "--out", str(out), *FAST]) == 0  # fmt: skip
+    assert manifest(out / "manifest.jsonl") == recs
+    assert main(["export", "--count", "5", "--format", "glb", "--out", str(out), *FAST]) == 2
+
+
+def test_shards_split_the_work(tmp_path):
+    out = tmp_path / "out"
+    for i in range(3):
+        assert main(["export", "--count", "7", "--shard", f"{i}/3", "--out", str(out), *FAST]) == 0
+    recs = [r for i in range(3) for r in manifest(out / f"manifest.shard{i}of3.jsonl")]
+    assert sorted(r["seed"] for r in recs) == list(range(7))
+    check_dir(out, recs)
+
+
+def test_resume_after_kill(tmp_path):
+    """Kill a real export mid-way (SIGKILL), then resume: complete, no duplicates, no half files."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "chibi_meta", "export", "--count", "300", "--out", str(out), *FAST]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    m = out / "manifest.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and (not m.exists() or m.read_text().count("\n") < 20):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    n_before = m.read_text().count("\n")
+    assert 0 < n_before < 300
+    # also simulate the worst moments of a kill: a torn manifest line and a stale temp file
+    with open(m, "a") as f:
+        f.write('{"file":"chibi-9999.glb","se')
+    (out / ".chibi-9999.glb.abcd.tmp").write_bytes(b"half")
+    assert main([*cmd[3:]]) == 0
+    recs = manifest(m)
+    assert sorted(r["seed"] for r in recs) == list(range(300))
+    check_dir(out, recs)
+
+
+def test_single_file(tmp_path):
+    f = tmp_path / "one.vrm"
+    assert main(["export", "--seed", "5", "--out", str(f), "--texture-size", "256"]) == 0
+    data = f.read_bytes()
+    assert data[:4] == b"glTF" and b"VRMC_vrm" in data
+    assert main(["export", "--seed", "5", "--out", str(tmp_path / "again.vrm"), "--texture-size", "256"]) == 0
+    assert (tmp_path / "again.vrm").read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--count", "3", "--format", "fbx"], "allowed: glb, vrm"),
+        (["--count", "3", "--texture-size", "300"], "allowed: 256, 512, 1024"),
+        (["--count", "3", "--texture-format", "gif"], "allowed: png, jpeg, webp"),
+        (["--count", "3", "--shard", "3/3"], "malformed shard"),
+        (["--count", "3", "--shard", "a/b"], "malformed shard"),
+        (["--count", "0"], "--count"),
+        (["--count", "3", "--attr", "hair_color"], "key=value"),
+        (["--count", "3", "--attr", "hat=red"], "unknown attribute"),
+        (["--seed", "-1"], "seed"),
+        (["--count", "3", "--seed", "1"], "either"),
+    ],
+)
+def test_bad_input_exit_2(tmp_path, capsys, args, needle):
+    out = tmp_path / "out"
+    if "--seed" in args and "--count" not in args:
+        out = tmp_path / "out.glb"
+    assert main(["export", *args, "--out", str(out), "--no-progress"]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()  # nothing half-written
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["export", "--count", "2", "--out", str(blocker / "sub"), *FAST]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert main(["export", "--count", "2", "--out", str(blocker), *FAST]) == 2
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):  # running as root: permissions do not stop us
+            pytest.skip("permissions are not enforced for this user")
+        assert main(["export", "--count", "2", "--out", str(ro), *FAST]) == 2
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o700)
+
+
+def test_bad_base_mesh_exit_2(tmp_path, capsys):
+    from test_avatar_basemesh import make_artist_glb
+
+    def no_skin(doc):
+        doc.pop("skins")
+        for n in doc["nodes"]:
+            n.pop("skin", None)
+
+    bad = make_artist_glb(tmp_path / "bad.glb", no_skin)
+    out = tmp_path / "out"
+    assert main(["export", "--count", "2", "--base-mesh", str(bad), "--out", str(out), *FAST]) == 2
+    assert "no skin" in capsys.readouterr().err
+    assert not out.exists()
+    good = make_artist_glb(tmp_path / "good.glb", extras=False)
+    assert main(["export", "--count", "2", "--base-mesh", str(good), "--out", str(out), *FAST]) == 2
+    assert "face's UV rectangle" in capsys.readouterr().err
+    assert not out.exists()
+    good = make_artist_glb(tmp_path / "good2.glb")
+    assert main(["export", "--count", "2", "--base-mesh", str(good), "--out", str(out), *FAST]) == 0
+    assert len(manifest(out / "manifest.jsonl")) == 2
