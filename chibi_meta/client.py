@@ -193,7 +193,8 @@ class BridgeClient:
         finally:
             if fut.done() or fut.cancelled():
                 self._pending.pop(rid, None)
-        if verify and (len(res.data) != res.header.get("byte_length") or hashlib.sha256(res.data).hexdigest() != res.sha256):
+        digest = hashlib.sha256(res.data).hexdigest() if verify else res.sha256
+        if len(res.data) != res.header.get("byte_length") or digest != res.sha256:
             raise RequestError("internal", f"asset for {rid!r} does not match its sha256/byte_length")
         return res
 

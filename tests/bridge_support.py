@@ -160,14 +160,13 @@ async def recv_until(ws: Any, pred: Callable[[dict[str, Any]], bool], timeout: f
 
 
 def validate_glb(data: bytes) -> dict[str, Any]:
-    """Run the Khronos glTF-Validator (npm gltf-validator in tests/js) on GLB bytes; its report."""
-    script = (
-        "import v from 'gltf-validator'; import fs from 'fs';"
-        "const b = fs.readFileSync(0);"
-        "const r = await v.validateBytes(new Uint8Array(b), {maxIssues: 50});"
-        "console.log(JSON.stringify({numErrors: r.issues.numErrors, numWarnings: r.issues.numWarnings,"
-        " messages: r.issues.messages.filter(m => m.severity === 0)}));"
-    )
-    out = subprocess.run(["node", "--input-type=module", "-e", script], input=data, cwd=JS_DIR,
-                         capture_output=True, timeout=120, check=True)
-    return json.loads(out.stdout)
+    """Run the Khronos glTF-Validator on GLB bytes: the avatar tests' runner tests/js/validate.mjs
+    (npm gltf-validator); returns its report (numErrors, numWarnings, messages)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "asset.glb"
+        path.write_bytes(data)
+        out = subprocess.run(["node", str(JS_DIR / "validate.mjs"), str(path)], cwd=JS_DIR,
+                             capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,0 +1,156 @@
+"""`chibi-meta train | eval | generate | attributes`."""
+
+from __future__ import annotations
+
+import argparse
+
+from chibi_meta.limits import MAX_SEED, MAX_TRUNCATION
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train the texture GAN")
+    t.add_argument("--data", required=True, metavar="DIR", help="dataset folder (chibi-meta dataset build)")
+    t.add_argument("--out", required=True, metavar="RUN", help="run folder (checkpoints, samples, tb/)")
+    t.add_argument("--minutes", type=float, help="training time budget, over all resumes")
+    t.add_argument("--kimg", type=float, help="training length in thousands of real images shown")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--batch", type=int, default=32, help="total batch size (default 32)")
+    t.add_argument("--lr", type=float, default=0.0002, help="Adam learning rate of G and D (default 0.0002)")
+    t.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (default 0.5)")
+    t.add_argument("--r1-gamma", type=float, default=1.0, help="R1 weight (default 1.0; 0 disables)")
+    t.add_argument("--aug", default="translation,cutout", help="DiffAugment policy (translation,cutout,color)")
+    t.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life in kimg (default 10)")
+    t.add_argument("--snapshot-minutes", type=float, default=5.0, help="checkpoint interval (default 5)")
+    t.add_argument("--metrics-minutes", type=float, default=15.0, help="metrics interval (default 15)")
+    t.add_argument("--seed", type=int, default=0, help="random seed of the run (default 0)")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    t.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard event files")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
+    register_use(sub)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from chibi_meta.gan.training import TrainOptions, train
+
+    opt = TrainOptions(
+        data=args.data, out=args.out, minutes=args.minutes, kimg=args.kimg, batch=args.batch, lr_g=args.lr,
+        lr_d=args.lr, betas=(args.beta1, 0.99), r1_gamma=args.r1_gamma, aug=args.aug, ema_kimg=args.ema_kimg,
+        snapshot_minutes=args.snapshot_minutes, metrics_minutes=args.metrics_minutes, seed=args.seed,
+        device=args.device, threads=args.threads, tensorboard=not args.no_tensorboard,
+        progress=not args.no_progress,
+    )
+    train(opt, resume=args.resume)
+    return 0
+
+
+def register_use(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("eval", help="metrics of a generator against its dataset")
+    e.add_argument("--model", metavar="PATH", help="generator .safetensors (default: the shipped model)")
+    e.add_argument("--data", required=True, metavar="DIR", help="the dataset the model was trained on")
+    e.add_argument("-n", type=int, default=2000, help="images per side (default 2000)")
+    e.add_argument("--out", metavar="FILE", help="also write the figures as JSON")
+    e.set_defaults(func=_eval)
+
+    g = sub.add_parser("generate", help="generate avatar textures (RGBA PNG)")
+    g.add_argument("--model", metavar="PATH", help="generator .safetensors (default: the shipped model)")
+    g.add_argument("--seed", type=_int, required=True, help=f"seed, an integer in [0, {MAX_SEED}]")
+    g.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE", help="pin an attribute (repeatable)")
+    g.add_argument("--count", type=_int, default=1, help="textures with seeds S, S+1, ... (default 1)")
+    g.add_argument("--truncation", type=float, default=1.0, help=f"latent scale in [0, {MAX_TRUNCATION}] (default 1)")
+    g.add_argument("--interpolate-to", type=_int, metavar="SEED", help="interpolate from --seed to this seed")
+    g.add_argument("--out", required=True, metavar="PATH", help="a .png file (count 1) or a folder")
+    g.set_defaults(func=_generate)
+
+    a = sub.add_parser("attributes", help="the loaded model's attributes and allowed values")
+    a.add_argument("--model", metavar="PATH", help="generator .safetensors (default: the shipped model)")
+    a.add_argument("--json", action="store_true", help="machine-readable JSON")
+    a.set_defaults(func=_attributes)
+
+
+def _int(s: str) -> int:
+    try:
+        return int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+
+
+def parse_attrs(pairs: list[str]) -> dict[str, str]:
+    from chibi_meta.errors import UsageError
+
+    out = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k or not v:
+            raise UsageError(f"--attr takes KEY=VALUE, got {p!r}")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from chibi_meta.atomic import atomic_write_text
+    from chibi_meta.data.store import load_dataset
+    from chibi_meta.gan.api import TextureGenerator
+    from chibi_meta.gan.metrics import evaluate
+
+    gen = TextureGenerator.load(args.model)
+    ds = load_dataset(args.data)
+    res = {"model_id": gen.model_id, **(evaluate(gen.G, ds, n=args.n) or {})}
+    text = json.dumps(res, indent=1, sort_keys=True)
+    if args.out:
+        atomic_write_text(args.out, text + "\n")
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from chibi_meta.errors import UsageError
+    from chibi_meta.gan.api import TextureGenerator, check_truncation
+    from chibi_meta.gan.images import save_png
+    from chibi_meta.limits import MAX_COUNT
+
+    if not 1 <= args.count <= MAX_COUNT:
+        raise UsageError(f"--count must be in [1, {MAX_COUNT}], got {args.count}")
+    check_truncation(args.truncation)
+    gen = TextureGenerator.load(args.model)
+    attrs = gen.schema.validate(parse_attrs(args.attr))
+    out = Path(args.out)
+    if args.interpolate_to is not None:
+        imgs = gen.interpolate(args.seed, args.interpolate_to, max(args.count, 2), attrs, args.truncation)
+        names = [f"interp-{args.seed}-{args.interpolate_to}-{i:03d}.png" for i in range(len(imgs))]
+    else:
+        seeds = [args.seed + i for i in range(args.count)]
+        for s in seeds:
+            gen.resolve(s, attrs)  # validates every seed before anything is written
+        imgs = gen.generate(seeds, [attrs] * len(seeds), args.truncation)
+        names = [f"seed-{s}.png" for s in seeds]
+    if len(imgs) == 1 and out.suffix.lower() == ".png":
+        save_png(out, imgs[0])
+        return 0
+    if out.suffix.lower() == ".png":
+        raise UsageError(f"--out {out} is a .png file but {len(imgs)} images were asked for; give a folder")
+    for name, img in zip(names, imgs):
+        save_png(out / name, img)
+    return 0
+
+
+def _attributes(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from chibi_meta.gan.api import TextureGenerator
+
+    gen = TextureGenerator.load(args.model)
+    if args.json:
+        doc = {"model_id": gen.model_id, "attribution": gen.attribution, **gen.schema.to_json()}
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return 0
+    for a in gen.schema.attributes:
+        sys.stdout.write(f"{a.name}: {', '.join(a.values)}\n")
+    return 0
