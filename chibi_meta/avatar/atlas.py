@@ -15,9 +15,9 @@ Layout in UV (origin top-left, v down), the same at every texture size::
     +--------+--------+---------+-------+
 
 The face window is a square crop of the generated texture centred on the face (between the eyes,
-above the mouth), composited over the hair colour (above the eyes) and the skin tone (below), so the
-atlas is opaque and the material needs no alpha blending. Colours come from the attribute names when
-they are known and are measured on the texture otherwise. Encoding uses fixed settings, so the same
+above the mouth), composited over the hair colour (hair frames a chibi's face), so the atlas is
+opaque and the material needs no alpha blending. Colours come from the attribute names when they
+are known and are measured on the texture otherwise. Encoding uses fixed settings, so the same
 request always gives the same bytes.
 """
 
@@ -133,17 +133,14 @@ def colours(texture: np.ndarray, attributes: Mapping[str, str]) -> dict[str, tup
     }
 
 
-def face_window(texture: np.ndarray, hair: tuple[int, int, int], skin: tuple[int, int, int]) -> np.ndarray:
+def face_window(texture: np.ndarray, hair: tuple[int, int, int]) -> np.ndarray:
     """The square crop of the texture shown on the head, composited opaque (RGB uint8)."""
     h = texture.shape[0]
     x0 = int(round((FACE_CENTER_IMG[0] - WINDOW_HALF_IMG) * h))
     y0 = int(round((FACE_CENTER_IMG[1] - WINDOW_HALF_IMG) * h))
     n = int(round(2 * WINDOW_HALF_IMG * h))
     crop = texture[y0 : y0 + n, x0 : x0 + n].astype(np.float32)
-    bg = np.empty((n, n, 3), np.float32)
-    split = int(round((EYE_LEFT_IMG[1] * h) - y0))  # hair above the eyes, skin below
-    bg[:split] = hair
-    bg[split:] = skin
+    bg = np.asarray(hair, np.float32)  # around the drawn head: hair, as behind a chibi's face
     a = crop[..., 3:4] / 255.0
     return np.rint(crop[..., :3] * a + bg * (1.0 - a)).astype(np.uint8)
 
@@ -158,7 +155,7 @@ def compose(texture: np.ndarray, attributes: Mapping[str, str], size: int) -> np
     for name, (u0, v0) in _SWATCHES.items():
         x, y = int(u0 * size), int(v0 * size)
         out[y : y + q, x : x + q] = cols[name]
-    face = face_window(texture, cols["hair"], cols["skin"])
+    face = face_window(texture, cols["hair"])
     fs = 3 * q
     out[:fs, :fs] = np.asarray(Image.fromarray(face).resize((fs, fs), Image.Resampling.BICUBIC))
     return out

@@ -56,6 +56,7 @@ class BaseMesh:
     background: np.ndarray | None = field(default=None, repr=False)  # artist texture, RGBA
     alpha_mode: str = "OPAQUE"
     alpha_cutoff: float | None = None
+    double_sided: bool = False
     source: str = "procedural"
 
 
@@ -336,5 +337,6 @@ def load_base_mesh(path: str | Path) -> BaseMesh:
         background=background,
         alpha_mode=alpha_mode,
         alpha_cutoff=first_mat.get("alphaCutoff") if alpha_mode == "MASK" else None,
+        double_sided=bool(first_mat.get("doubleSided", False)),
         source="sha256:" + hashlib.sha256(data).hexdigest(),
     )

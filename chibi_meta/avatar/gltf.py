@@ -151,6 +151,7 @@ def procedural_base() -> BaseMesh:
         expressions=expr,
         mesh_nodes=(body,),
         look_offset=eyes,
+        double_sided=True,  # the inside of the hair hood shows through its opening
     )
 
 
@@ -188,6 +189,8 @@ def write_glb(
         "name": name,
         "pbrMetallicRoughness": {"baseColorTexture": {"index": 0}, "metallicFactor": 0.0, "roughnessFactor": 0.85},
     }
+    if base.double_sided:
+        material["doubleSided"] = True
     if alpha_mode != "OPAQUE":
         material["alphaMode"] = alpha_mode
         if alpha_mode == "MASK" and base.alpha_cutoff is not None:
