@@ -40,6 +40,16 @@ class NetConfig:
         if 2 ** (n + 1) != self.resolution or len(self.g_channels) != n or len(self.d_channels) != n:
             raise ValueError(f"resolution {self.resolution} needs {n} channel widths per network")
 
+    @classmethod
+    def for_resolution(cls, resolution: int, attr_sizes: Sequence[int] = (), **kw: object) -> NetConfig:
+        """Default widths cut to ``resolution`` (32..128): G keeps its low-res end, D its high-res end."""
+        n = int(math.log2(resolution)) - 1
+        base = cls()
+        g = kw.pop("g_channels", base.g_channels[:n])
+        d = kw.pop("d_channels", base.d_channels[-n:])
+        return cls(resolution=resolution, g_channels=tuple(g), d_channels=tuple(d),  # type: ignore[arg-type]
+                   attr_sizes=tuple(attr_sizes), **kw)  # type: ignore[arg-type]
+
     def to_json(self) -> dict:
         return asdict(self)
 

@@ -104,7 +104,7 @@ class Trainer:
         if opt.batch % self.world:
             raise UsageError(f"--batch {opt.batch} must be divisible by the number of processes ({self.world})")
         self.ds: Dataset = load_dataset(opt.data)
-        cfg = NetConfig(**{**opt.net, "resolution": self.ds.size, "attr_sizes": self.ds.schema.sizes})
+        cfg = NetConfig.for_resolution(self.ds.size, self.ds.schema.sizes, **opt.net)
         torch.manual_seed(opt.seed)  # same init on every rank
         mf = torch.channels_last
         self.G = Generator(cfg).to(self.device, memory_format=mf)

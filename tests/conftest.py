@@ -1,0 +1,29 @@
+"""Shared fixtures: small real datasets built with the real code, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `chibi-meta ARGS` in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "chibi_meta", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 DiceBear avatars at 32 px, built by the real builder."""
+    from chibi_meta.data.build_dicebear import build
+
+    out = tmp_path_factory.mktemp("ds") / "adventurer32"
+    build(out, 60, size=32, workers=2, progress=False)
+    return out
