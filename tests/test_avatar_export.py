@@ -162,3 +162,24 @@ def test_bad_base_mesh_exit_2(tmp_path, capsys):
     good = make_artist_glb(tmp_path / "good2.glb")
     assert main(["export", "--count", "2", "--base-mesh", str(good), "--out", str(out), *FAST]) == 0
     assert len(manifest(out / "manifest.jsonl")) == 2
+
+
+def test_generator_is_preferred_when_its_model_exists(tmp_path):
+    """With a generator model file, textures come from TextureGenerator (a tiny untrained one here)."""
+    torch = pytest.importorskip("torch")
+    api = pytest.importorskip("chibi_meta.gan.api")
+    from chibi_meta.data.attributes import ADVENTURER
+    from chibi_meta.gan.networks import Generator, NetConfig
+
+    torch.manual_seed(0)
+    cfg = NetConfig(resolution=128, z_dim=16, emb_dim=8, w_dim=32, g_channels=(32, 32, 16, 16, 8, 8),
+                    d_channels=(8, 8, 16, 16, 32, 32), attr_sizes=ADVENTURER.sizes)  # fmt: skip
+    model = tmp_path / "tiny.safetensors"
+    api.export_generator(model, Generator(cfg), ADVENTURER, {"attribution": "tiny test model", "name": "tiny"})
+    out = tmp_path / "out"
+    assert main(["export", "--count", "2", "--model", str(model), "--out", str(out), *FAST]) == 0
+    settings = json.loads((out / "export.json").read_text())
+    assert settings["model_id"].startswith("chibi-")
+    check_dir(out, manifest(out / "manifest.jsonl"))
+    assert main(["export", "--count", "2", "--model", str(tmp_path / "nope.safetensors"), "--out",
+                 str(tmp_path / "o2"), *FAST]) == 2  # fmt: skip

@@ -325,6 +325,8 @@ def load_base_mesh(path: str | Path) -> BaseMesh:
     for n in out.get("nodes", []):
         n.pop("camera", None)
     look = settings.get("look_offset", [0.0, 0.06, 0.0])
+    if not isinstance(look, list) or len(look) != 3 or not all(isinstance(x, (int, float)) for x in look):
+        raise MeshError("base mesh: look_offset must be [x, y, z] in metres from the head bone")
     return BaseMesh(
         name=path.stem,
         doc=out,
