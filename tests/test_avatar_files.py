@@ -99,6 +99,7 @@ def browser_results(exported, tmp_path_factory) -> list[dict]:
 def test_three_loads_every_file(browser_results):
     for x in browser_results:
         assert x["ok"], x
+        assert x["console"] == [], x  # no WebGL / loader errors
         assert x["meshes"] == 1 and x["skinned"] == 1, x
         assert {"blinkLeft", "blinkRight", "happy"} <= set(x["morphTargets"]), x
         (mn, mx) = x["bbox"]
@@ -113,6 +114,7 @@ def test_three_vrm_reports_bones_and_expressions(browser_results):
         assert {"chest", "neck"} <= set(x["bones"])
         assert {"blink", "happy"} <= set(x["expressions"]), x
         assert x["metaVersion"] == "1"
+        assert x["thumbnail"] == [128, 128]  # meta.thumbnailImage decodes
 
 
 def _img(path: str) -> np.ndarray:

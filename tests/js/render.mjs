@@ -20,6 +20,7 @@ function safeJoin(root, rel) {
 const server = createServer(async (req, res) => {
   const url = new URL(req.url, 'http://x');
   let path = null;
+  if (url.pathname === '/favicon.ico') { res.writeHead(204); res.end(); return; }
   if (url.pathname === '/page.html') path = join(here, 'page.html');
   else if (url.pathname.startsWith('/js/')) path = safeJoin(here, url.pathname.slice(4));
   else if (url.pathname.startsWith('/files/')) path = safeJoin(spec.files_dir, url.pathname.slice(7));
