@@ -191,7 +191,7 @@ def encode(image: np.ndarray, fmt: str) -> bytes:
     elif fmt == "jpeg":
         im.convert("RGB").save(buf, format="JPEG", quality=92, subsampling=0, optimize=False)
     elif fmt == "webp":
-        im.save(buf, format="WEBP", quality=92, method=4, exact=False)
+        im.save(buf, format="WEBP", quality=90, method=2, exact=False)
     else:
         raise UsageError(f"unknown texture format {fmt!r}; allowed: {', '.join(TEXTURE_FORMATS)}")
     return buf.getvalue()
