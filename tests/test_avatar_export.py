@@ -183,3 +183,14 @@ def test_generator_is_preferred_when_its_model_exists(tmp_path):
     check_dir(out, manifest(out / "manifest.jsonl"))
     assert main(["export", "--count", "2", "--model", str(tmp_path / "nope.safetensors"), "--out",
                  str(tmp_path / "o2"), *FAST]) == 2  # fmt: skip
+
+
+def test_resume_redoes_deleted_files_without_duplicates(tmp_path):
+    out = tmp_path / "out"
+    args = ["export", "--count", "4", "--out", str(out), *FAST]
+    assert main(args) == 0
+    (out / "chibi-1.glb").unlink()
+    assert main(args) == 0
+    recs = manifest(out / "manifest.jsonl")
+    assert sorted(r["seed"] for r in recs) == [0, 1, 2, 3]
+    check_dir(out, recs)

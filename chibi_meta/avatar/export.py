@@ -172,7 +172,11 @@ class ExportSummary:
 
 
 def _read_manifest(path: Path, out: Path) -> dict[int, dict]:
-    """Seeds already exported (their file present with the recorded size); repairs a torn last line."""
+    """Seeds already exported (their file present with the recorded size).
+
+    Repairs the manifest first: a torn last line (a kill mid-write) is dropped, and so are lines
+    whose file is gone or has another size (rewritten atomically), so a redone seed is listed once.
+    """
     done: dict[int, dict] = {}
     if not path.exists():
         return done
@@ -180,8 +184,7 @@ def _read_manifest(path: Path, out: Path) -> dict[int, dict]:
     keep = raw[: raw.rfind(b"\n") + 1]
     if len(keep) != len(raw):
         log.warning("manifest %s ends with a torn line (killed mid-write); dropping it", path)
-        with open(path, "r+b") as f:
-            f.truncate(len(keep))
+    stale = 0
     for line in keep.decode("utf-8").splitlines():
         try:
             rec = json.loads(line)
@@ -189,8 +192,15 @@ def _read_manifest(path: Path, out: Path) -> dict[int, dict]:
             f = out / rec["file"]
         except (ValueError, KeyError, TypeError):
             raise ExportError(f"manifest {path} has a malformed line; move it away to start over") from None
-        if f.is_file() and f.stat().st_size == rec.get("bytes"):
+        if seed not in done and f.is_file() and f.stat().st_size == rec.get("bytes"):
             done[seed] = rec
+        else:
+            stale += 1
+    if stale or len(keep) != len(raw):
+        if stale:
+            log.warning("manifest %s: %d lines without their file (or repeated); redoing those seeds", path, stale)
+        lines = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in done.values())
+        atomic_write_text(path, lines)
     return done
 
 
