@@ -160,6 +160,47 @@ def ellipsoid_patch(
     return pos, nrm, np.asarray(faces, dtype=np.int64)
 
 
+def vertex_normals(pos: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals of a triangle mesh (faces wound counter-clockwise)."""
+    n = np.cross(pos[faces[:, 1]] - pos[faces[:, 0]], pos[faces[:, 2]] - pos[faces[:, 0]])
+    out = np.zeros_like(pos)
+    for k in range(3):
+        np.add.at(out, faces[:, k], n)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def hair_volume(
+    center: np.ndarray, radii: np.ndarray, axis: tuple[float, float, float], rings: int = 10, segments: int = 32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A hood of hair over the top, sides and back: open over the face with a scalloped fringe,
+    its surface gently lumpy like locks of hair. The pole is at the back of the head."""
+    a = np.asarray(axis, dtype=np.float64)
+    a /= np.linalg.norm(a)
+    e1, e2 = _frame(a)
+    phis = np.linspace(0.0, 2 * np.pi, segments, endpoint=False)
+    # the opening's half-angle: wider at the chin, scalloped (locks) around the forehead and cheeks
+    up = np.cos(phis) * (e1 @ [0, 1, 0]) + np.sin(phis) * (e2 @ [0, 1, 0])  # +1 toward the top
+    theta0 = np.radians(62.0 - 10.0 * up + 7.0 * np.abs(np.sin(4.0 * phis)) * (up > -0.3))
+    t = np.linspace(0.0, 1.0, rings + 1)[:-1]
+    tt = theta0[None, :] + t[:, None] ** 0.9 * (np.pi - theta0[None, :])
+    pp = np.broadcast_to(phis, tt.shape)
+    d = np.cos(tt)[..., None] * a + np.sin(tt)[..., None] * (np.cos(pp)[..., None] * e1 + np.sin(pp)[..., None] * e2)
+    lump = 1.0 + 0.025 * np.sin(8.0 * pp) * np.sin(tt) ** 2
+    pos = np.concatenate([(center + d * radii * lump[..., None]).reshape(-1, 3), [center - a * radii]])
+    faces = []
+    s = segments
+    for r in range(rings - 1):
+        for k in range(s):
+            a0, a1 = r * s + k, r * s + (k + 1) % s
+            faces += [(a0, a0 + s, a1 + s), (a0, a1 + s, a1)]
+    last, base = len(pos) - 1, (rings - 1) * s
+    faces += [(last, base + (k + 1) % s, base + k) for k in range(s)]
+    faces_a = np.asarray(faces, dtype=np.int64)
+    outward = pos - center
+    faces_a = _orient(pos, outward, faces_a)
+    return pos, vertex_normals(pos, faces_a), faces_a
+
+
 def _orient(pos: np.ndarray, nrm: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Make every triangle wind counter-clockwise seen from outside (along its vertex normals)."""
     a, b, c = pos[faces[:, 0]], pos[faces[:, 1]], pos[faces[:, 2]]
@@ -279,7 +320,7 @@ def _build() -> MeshData:
     tilt = np.radians(18.0)
     hair_axis = (0.0, -np.sin(tilt), np.cos(tilt))
     hc = HEAD_CENTER + np.array([0.0, 0.012, -0.012])
-    pos, nrm, f = ellipsoid_patch(hc, HEAD_RADII * [1.07, 1.08, 1.09], hair_axis, (np.radians(58), np.pi), 9, 24)
+    pos, nrm, f = hair_volume(hc, HEAD_RADII * [1.07, 1.08, 1.09], hair_axis)
     m.add(pos, nrm, f, sw("hair"), head)
     # eyelids (blink) and happy lower lids + blush
     for side, (ex, ey) in (("Left", atlas.EYE_RIGHT_IMG), ("Right", atlas.EYE_LEFT_IMG)):
