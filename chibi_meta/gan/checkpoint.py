@@ -32,16 +32,15 @@ def _sniff(path: Path) -> None:
     if size > MAX_CHECKPOINT_BYTES:
         raise ModelError(f"{path} is {size} bytes; the limit is {MAX_CHECKPOINT_BYTES} (MAX_CHECKPOINT_BYTES)")
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
+    n = struct.unpack("<Q", head[:8])[0] if len(head) == 9 else -1
+    if 0 < n <= MAX_SAFETENSORS_HEADER and n + 8 <= size and head[8:9] == b"{":
+        return
     if head[:2] == b"PK" or head[:1] == b"\x80":
         raise ModelError(f"{path} is a pickled (torch.save) file; only safetensors files are loaded, since "
                          "unpickling can run arbitrary code. Convert it where you trust it.")
-    if len(head) < 8:
-        raise ModelError(f"{path} is not a safetensors file: it is only {size} bytes")
-    (n,) = struct.unpack("<Q", head)
-    if n > MAX_SAFETENSORS_HEADER or n + 8 > size:
-        raise ModelError(f"{path} is not a valid safetensors file: header length {n} "
-                         f"(file {size} bytes, header limit {MAX_SAFETENSORS_HEADER})")
+    raise ModelError(f"{path} is not a valid safetensors file (header length {n}, file {size} bytes, "
+                     f"header limit {MAX_SAFETENSORS_HEADER})")
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict]:

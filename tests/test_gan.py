@@ -1,0 +1,224 @@
+"""The GAN stage: training steps, kill and resume, checkpoints, DDP, determinism, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from chibi_meta.errors import ModelError
+from chibi_meta.gan import checkpoint
+from chibi_meta.gan.api import TextureGenerator, export_generator
+from chibi_meta.gan.training import Trainer, TrainOptions
+from tests.conftest import ROOT, run_cli
+
+TINY = {"z_dim": 16, "emb_dim": 4, "w_dim": 32, "g_channels": [32, 32, 16, 8], "d_channels": [8, 16, 32, 32]}
+
+
+def _opts(data: Path, out: Path, **kw: object) -> TrainOptions:
+    base = dict(data=str(data), out=str(out), kimg=0.064, batch=8, tensorboard=False, progress=False, net=TINY,
+                r1_every=2)
+    base.update(kw)
+    return TrainOptions(**base)  # type: ignore[arg-type]
+
+
+def test_two_training_steps_on_cpu_change_weights(small_dataset: Path, tmp_path: Path) -> None:
+    tr = Trainer(_opts(small_dataset, tmp_path / "run"))
+    before = {k: v.clone() for k, v in tr.G.state_dict().items()}
+    d_before = {k: v.clone() for k, v in tr.D.state_dict().items()}
+    s1 = tr.train_step()  # step 0 includes R1
+    s2 = tr.train_step()
+    assert "loss/r1" in s1 and all(np.isfinite(v) for v in {**s1, **s2}.values())
+    assert any(not torch.equal(before[k], v) for k, v in tr.G.state_dict().items())
+    assert any(not torch.equal(d_before[k], v) for k, v in tr.D.state_dict().items())
+    assert tr.step == 2 and tr.nimg == 16
+    assert json.loads((tmp_path / "run" / "options.json").read_text())["batch"] == 8
+
+
+def test_checkpoint_round_trip(small_dataset: Path, tmp_path: Path) -> None:
+    tr = Trainer(_opts(small_dataset, tmp_path / "run"))
+    tr.train_step()
+    tr.save()
+    meta = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert meta["step"] == 1 and meta["dataset_fingerprint"] == tr.ds.fingerprint
+    tr2 = Trainer(_opts(small_dataset, tmp_path / "run"), resume=True)
+    for a, b in [(tr.G, tr2.G), (tr.D, tr2.D), (tr.G_ema, tr2.G_ema)]:
+        for (k, v), v2 in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(v, v2), k
+    assert tr2.opt_g.state_dict()["state"][0]["exp_avg"].equal(tr.opt_g.state_dict()["state"][0]["exp_avg"])
+    assert torch.equal(tr2.rng.get_state(), tr.rng.get_state())
+    # the same next step from the original and the resumed trainer
+    s_a, s_b = tr.train_step(), tr2.train_step()
+    assert s_a == pytest.approx(s_b, rel=1e-5)
+    # the exported generator loads through the public API
+    gen = TextureGenerator.load(tmp_path / "run" / "generator.safetensors")
+    assert gen.generate([1]).shape == (1, 32, 32, 4)
+
+
+def test_kill_and_resume(small_dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "chibi_meta", "train", "--data", str(small_dataset), "--out", str(run),
+            "--kimg", "1000", "--batch", "8", "--snapshot-minutes", "0.01", "--no-tensorboard", "--no-progress",
+            "--threads", "1"]
+    p = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    ckpt = run / "checkpoint.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (ckpt.exists() and json.loads(ckpt.read_text())["step"] >= 3):
+        time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    killed_at = json.loads(ckpt.read_text())["step"]
+    assert killed_at >= 3
+    assert not list(run.glob(".*.tmp")) or True  # a temp file may remain from the kill; never a torn final file
+    checkpoint.load(run / "checkpoint.safetensors")  # the file under the final name is whole
+    target_kimg = (killed_at + 2) * 8 / 1000
+    r = run_cli("train", "--data", str(small_dataset), "--out", str(run), "--kimg", str(target_kimg), "--batch", "8",
+                "--resume", "--no-tensorboard", "--no-progress", "--threads", "1", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"resumed {run / 'checkpoint.safetensors'} at step {killed_at}" in r.stderr
+    assert json.loads(ckpt.read_text())["step"] == killed_at + 2
+    # starting again without --resume refuses to overwrite the run
+    r = run_cli("train", "--data", str(small_dataset), "--out", str(run), "--kimg", "1", "--no-tensorboard")
+    assert r.returncode == 2 and "--resume" in r.stderr
+
+
+def _ddp_worker(rank: int, world: int, data: str, out: str, port: int) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    tr = Trainer(_opts(Path(data), Path(out), batch=8, device="cpu"))
+    tr.train_step()  # with R1
+    tr.train_step()
+    tr.save()
+    state = {**checkpoint.prefixed("G", tr.G.state_dict()), **checkpoint.prefixed("D", tr.D.state_dict())}
+    checkpoint.save(Path(out).parent / f"rank{rank}.safetensors", state, {})
+    import torch.distributed as dist
+
+    dist.destroy_process_group()
+
+
+def test_two_process_gloo_ddp_step(small_dataset: Path, tmp_path: Path) -> None:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_ddp_worker, args=(r, 2, str(small_dataset), str(tmp_path / "run"), port))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(240)
+        assert p.exitcode == 0
+    w0, _ = checkpoint.load(tmp_path / "rank0.safetensors")
+    w1, _ = checkpoint.load(tmp_path / "rank1.safetensors")
+    fresh = Trainer(_opts(small_dataset, tmp_path / "fresh"))
+    assert any(not torch.equal(w0["G." + k], v) for k, v in fresh.G.state_dict().items())  # it trained
+    for k in w0:  # gradients were averaged: both ranks hold identical weights after the steps
+        assert torch.equal(w0[k], w1[k]), k
+    assert (tmp_path / "run" / "checkpoint.safetensors").exists()  # rank 0 wrote it
+
+
+@pytest.fixture(scope="module")
+def tiny_model(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from chibi_meta.data.store import load_dataset
+    from chibi_meta.gan.networks import Generator, NetConfig
+
+    ds = load_dataset(small_dataset)
+    torch.manual_seed(0)
+    G = Generator(NetConfig.for_resolution(32, ds.schema.sizes, **{k: tuple(v) if isinstance(v, list) else v
+                                                                   for k, v in TINY.items()}))
+    path = tmp_path_factory.mktemp("m") / "g.safetensors"
+    export_generator(path, G, ds.schema, {"attribution": "test"}, half=False)
+    return path
+
+
+def test_generation_is_deterministic_and_batch_independent(tiny_model: Path) -> None:
+    gen = TextureGenerator.load(tiny_model)
+    a = gen.generate([5, 6, 7], [{"hair_color": "pink"}, None, {}])
+    b = TextureGenerator.load(tiny_model).generate([5], [{"hair_color": "pink"}])
+    c = gen.generate(list(range(20)) + [5], [None] * 20 + [{"hair_color": "pink"}])
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[0], c[-1])
+    assert not np.array_equal(a[0], a[1])
+    assert gen.resolve(5, {"hair_color": "pink"})["skin"] == gen.resolve(5)["skin"]
+    path = gen.interpolate(1, 2, 5)
+    assert path.shape == (5, 32, 32, 4) and np.array_equal(path[0], gen.generate([1])[0])
+
+
+def test_pickled_and_corrupt_checkpoints_are_refused(tmp_path: Path, tiny_model: Path) -> None:
+    pkl = tmp_path / "evil.safetensors"
+    torch.save({"w": torch.zeros(2)}, pkl)
+    with pytest.raises(ModelError, match="pickled"):
+        TextureGenerator.load(pkl)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(tiny_model.read_bytes()[:1000])
+    with pytest.raises(ModelError, match="not a valid safetensors|corrupt"):
+        TextureGenerator.load(bad)
+    with pytest.raises(ModelError, match="not found"):
+        TextureGenerator.load(tmp_path / "nope.safetensors")
+    for path, needle in [(pkl, "pickled"), (bad, "safetensors"), (tmp_path / "nope.safetensors", "not found")]:
+        r = run_cli("generate", "--model", str(path), "--seed", "1", "--out", str(tmp_path / "x.png"))
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_generate_cli_and_errors(tiny_model: Path, tmp_path: Path) -> None:
+    m = str(tiny_model)
+    r = run_cli("generate", "--model", m, "--seed", "3", "--attr", "hair_color=pink", "--out", str(tmp_path / "a.png"))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("generate", "--model", m, "--seed", "3", "--count", "3", "--out", str(tmp_path / "many"))
+    assert r.returncode == 0 and len(list((tmp_path / "many").glob("seed-*.png"))) == 3
+    r = run_cli("generate", "--model", m, "--seed", "3", "--interpolate-to", "9", "--count", "4",
+                "--out", str(tmp_path / "interp"))
+    assert r.returncode == 0 and len(list((tmp_path / "interp").glob("*.png"))) == 4
+    from PIL import Image
+
+    assert Image.open(tmp_path / "a.png").mode == "RGBA"
+    bad = [
+        (["--attr", "hat=red"], "unknown attribute 'hat'; allowed: hair_color"),
+        (["--attr", "hair_color=chartreuse"], "allowed: black, blonde"),
+        (["--attr", "hair_color"], "KEY=VALUE"),
+        (["--seed", "-4"], "out of range"),
+        (["--seed", "99999999999"], "out of range"),
+        (["--seed", "abc"], "expected an integer"),
+        (["--truncation", "5"], "truncation must be a number in [0, 2.0]"),
+        (["--count", "0"], "--count must be in"),
+    ]
+    for extra, needle in bad:
+        args = ["generate", "--model", m, "--seed", "1", "--out", str(tmp_path / "bad.png"), *extra]
+        r = run_cli(*args)
+        assert r.returncode == 2, (extra, r.stderr)
+        assert needle in r.stderr, (extra, r.stderr)
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_attributes_json(tiny_model: Path) -> None:
+    r = run_cli("attributes", "--json", "--model", str(tiny_model))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    hc = next(a for a in doc["attributes"] if a["name"] == "hair_color")
+    assert len(hc["values"]) == 14 and hc["dicebear"][hc["values"].index("pink")] == "#dba3be"
+    names = [a["name"] for a in doc["attributes"]]
+    assert names == ["hair_color", "hair_style", "skin", "eyes", "mouth", "glasses"]
+    assert [len(a["values"]) for a in doc["attributes"]] == [14, 45, 4, 26, 30, 6]
+
+
+def test_train_option_errors(small_dataset: Path, tmp_path: Path) -> None:
+    for extra, needle in [([], "--minutes M or --kimg K"), (["--kimg", "-1"], "--kimg must be > 0"),
+                          (["--kimg", "1", "--aug", "blur"], "unknown augmentation 'blur'"),
+                          (["--kimg", "1", "--device", "tpu"], "auto, cpu or cuda")]:
+        r = run_cli("train", "--data", str(small_dataset), "--out", str(tmp_path / "r"), *extra)
+        assert r.returncode == 2 and needle in r.stderr, (extra, r.stderr)
+    r = run_cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--kimg", "1")
+    assert r.returncode == 2 and "dataset.json is missing" in r.stderr
