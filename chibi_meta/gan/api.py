@@ -56,7 +56,7 @@ class TextureGenerator:
     """A loaded generator with its attribute schema and provenance."""
 
     def __init__(self, G: Generator, schema: AttributeSchema, meta: dict, model_id: str, device: str = "cpu"):
-        self.G = G.eval().requires_grad_(False).to(device)
+        self.G = G.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
         self.schema = schema
         self.meta = meta
         self.model_id = model_id
@@ -86,6 +86,8 @@ class TextureGenerator:
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise ModelError(f"{path} does not match this version's generator: {str(e).splitlines()[0]}") from None
         model_id = "chibi-" + _file_sha256(path)[:12]
+        # Tiny trained weights produce denormal activations that are ~50 % slower on x86 CPUs.
+        torch.set_flush_denormal(True)
         log.info("loaded generator %s (%s) from %s", model_id, meta.get("name", "?"), path)
         return cls(G, schema, meta, model_id, device)
 
