@@ -219,18 +219,31 @@ class Engine:
         self.stats.cache_misses += 1
         job = asyncio.get_running_loop().create_task(self._produce(req, key), name=f"job-{key[:8]}")
         self._jobs[key] = job
-        job.add_done_callback(lambda _t, k=key: self._jobs.pop(k, None))
+        job.add_done_callback(self._forget)
         return await self._wait(key, job), False
+
+    def _forget(self, job: asyncio.Task[Asset]) -> None:
+        for k, j in list(self._jobs.items()):
+            if j is job:
+                del self._jobs[k]
 
     async def _wait(self, key: str, job: asyncio.Task[Asset]) -> Asset:
         self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
             return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            cancelling = getattr(me, "cancelling", None)
+            if job.cancelled() and cancelling is not None and not cancelling():
+                raise Busy("the server dropped this job (it is shutting down); retry") from None
+            raise
         finally:
             n = self._waiters.get(key, 1) - 1
             if n <= 0:
                 self._waiters.pop(key, None)
-                if not job.done():  # nobody wants it any more
+                if not job.done():  # nobody wants it any more; new requests must not join it
+                    if self._jobs.get(key) is job:
+                        del self._jobs[key]
                     job.cancel()
             else:
                 self._waiters[key] = n

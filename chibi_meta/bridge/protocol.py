@@ -270,7 +270,8 @@ def _parse_generate(obj: Mapping[str, Any]) -> Generate:
 
 
 def dumps(obj: Mapping[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    # ASCII-only output: a lone surrogate echoed from a request stays valid UTF-8 on the wire
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def hello_message(capabilities: Mapping[str, Any]) -> str:
