@@ -20,6 +20,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,12 +34,12 @@ sys.path.insert(0, str(ROOT))
 from chibi_meta.client import BridgeClient, RequestError  # noqa: E402
 
 SCENARIOS = {
-    # name: (clients, requests per client, cache hits?)
-    "miss1": (1, 60, False),
-    "miss32": (32, 20, False),
-    "hit": (1, 300, True),
-    "hit32": (32, 50, True),
-    "c256": (256, 4, False),
+    # name: (clients, requests per client, cache hits?, requests in flight per client)
+    "miss1": (1, 60, False, 1),
+    "miss32": (32, 20, False, 1),
+    "hit": (1, 300, True, 1),
+    "hit32": (32, 50, True, 1),
+    "c256": (256, 4, False, 2),  # 512 outstanding > the queue of 256: some `busy` expected
 }
 
 
@@ -50,7 +51,7 @@ def _pct(xs: list[float]) -> dict[str, float]:
 
 
 async def _client(url: str, token: str | None, seeds: list[int], args: argparse.Namespace,
-                  lat: list[float], codes: Counter[str]) -> None:
+                  lat: list[float], codes: Counter[str], in_flight: int = 1) -> None:
     async with await BridgeClient.connect(url, token=token, open_timeout=60) as c:
         queue = list(seeds)
 
@@ -72,18 +73,19 @@ async def _client(url: str, token: str | None, seeds: list[int], args: argparse.
                     codes["ok"] += 1
                     break
 
-        await asyncio.gather(*(worker() for _ in range(args.in_flight)))
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
 
 
 async def _stats(url: str, token: str | None) -> dict[str, Any]:
-    async with await BridgeClient.connect(url, token=token) as c:
-        return await c.stats()
+    async with await BridgeClient.connect(url, token=token, open_timeout=60) as c:
+        return await c.stats(timeout=60)
 
 
 async def run_scenario(name: str, url: str, token: str | None, args: argparse.Namespace) -> dict[str, Any]:
-    clients, per_client, hits = SCENARIOS[name]
+    clients, per_client, hits, in_flight = SCENARIOS[name]
     clients = args.clients or clients
     per_client = args.requests or per_client
+    in_flight = args.in_flight or in_flight
     if hits:  # a small set of seeds, requested once beforehand so that every timed request hits
         pool = [7_000_000 + i for i in range(64)]
         await _client(url, token, list(pool), args, [], Counter())
@@ -95,7 +97,7 @@ async def run_scenario(name: str, url: str, token: str | None, args: argparse.Na
     lat: list[float] = []
     codes: Counter[str] = Counter()
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(_client(url, token, s, args, lat, codes) for s in seed_lists),
+    results = await asyncio.gather(*(_client(url, token, s, args, lat, codes, in_flight) for s in seed_lists),
                                    return_exceptions=True)
     wall = time.perf_counter() - t0
     for r in results:
@@ -105,7 +107,7 @@ async def run_scenario(name: str, url: str, token: str | None, args: argparse.Na
     hb, ha = before["batches"]["histogram"], after["batches"]["histogram"]
     hist = {k: ha[k] - hb.get(k, 0) for k in sorted(ha, key=int) if ha[k] - hb.get(k, 0) > 0}
     return {
-        "scenario": name, "clients": clients, "requests_per_client": per_client, "in_flight": args.in_flight,
+        "scenario": name, "clients": clients, "requests_per_client": per_client, "in_flight": in_flight,
         "cache": "hit" if hits else "miss", "served": codes["ok"], "wall_s": round(wall, 2),
         "throughput_per_s": round(codes["ok"] / wall, 1) if wall else 0.0, "latency_ms": _pct(lat),
         "codes": dict(codes), "batch_histogram": hist,
@@ -119,17 +121,19 @@ def _start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
            "--burst", "100000"]
     if args.model:
         cmd += ["--model", args.model]
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    log_path = Path(args.server_log)
+    log = open(log_path, "w")  # noqa: SIM115 - lives as long as the server; a pipe would fill up and stall it
+    p = subprocess.Popen(cmd, stderr=log, stdout=log, text=True, cwd=ROOT)
     deadline = time.time() + 300
     while time.time() < deadline:
-        line = p.stderr.readline() if p.stderr else ""
-        if not line:
-            raise SystemExit(f"server exited: {p.wait()}")
-        m = re.match(r"chibi-meta serve: listening on (\S+)", line)
+        if p.poll() is not None:
+            raise SystemExit(f"server exited with {p.returncode}; see {log_path}")
+        m = re.search(r"chibi-meta serve: listening on (\S+)", log_path.read_text())
         if m:
             return p, m.group(1)
+        time.sleep(0.2)
     p.kill()
-    raise SystemExit("server did not start within 300 s")
+    raise SystemExit(f"server did not start within 300 s; see {log_path}")
 
 
 def _peak_rss_mb(pid: int) -> float | None:
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", default="miss1,miss32,hit,c256", help=f"comma list of {', '.join(SCENARIOS)}")
     ap.add_argument("--clients", type=int, default=0, help="override the scenario's client count")
     ap.add_argument("--requests", type=int, default=0, help="override requests per client")
-    ap.add_argument("--in-flight", type=int, default=1, help="requests each client keeps outstanding")
+    ap.add_argument("--in-flight", type=int, default=0, help="requests each client keeps outstanding (override)")
     ap.add_argument("--format", default="glb", choices=("glb", "vrm", "png"))
     ap.add_argument("--texture-size", type=int, default=512, choices=(256, 512, 1024))
     ap.add_argument("--texture-format", default="png", choices=("png", "jpeg", "webp"))
@@ -159,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-wait-ms", type=float, default=4.0)
     ap.add_argument("--queue", type=int, default=256)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--server-log", default=os.path.join(tempfile.gettempdir(), "chibi-bench-server.log"),
+                    help="stderr of the started server")
     args = ap.parse_args(argv)
 
     proc = None
