@@ -222,3 +222,17 @@ def test_train_option_errors(small_dataset: Path, tmp_path: Path) -> None:
         assert r.returncode == 2 and needle in r.stderr, (extra, r.stderr)
     r = run_cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--kimg", "1")
     assert r.returncode == 2 and "dataset.json is missing" in r.stderr
+
+
+def test_eval_reports_every_metric_and_writes_a_card(tiny_model: Path, small_dataset: Path, tmp_path: Path) -> None:
+    r = run_cli("eval", "--model", str(tiny_model), "--data", str(small_dataset), "-n", "12",
+                "--out", str(tmp_path / "m.json"), "--card", str(tmp_path / "card.md"))
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "m.json").read_text())
+    for attr in ("hair_color", "hair_style", "skin", "eyes", "mouth", "glasses"):
+        assert 0 <= res[f"acc_gen/{attr}"] <= 1 and 0 <= res[f"acc_real/{attr}"] <= 1
+    assert res["fd_gen_real"] >= 0 and res["fd_real_real"] >= 0
+    assert res["diversity_ratio"] > 0 and res["intra_attr_pixel_l1"] >= 0
+    card = (tmp_path / "card.md").read_text()
+    assert "Lisa" not in card or "CC BY" in card
+    assert "| hair_color |" in card and res["model_id"] in card

@@ -51,6 +51,7 @@ def register_use(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", required=True, metavar="DIR", help="the dataset the model was trained on")
     e.add_argument("-n", type=int, default=2000, help="images per side (default 2000)")
     e.add_argument("--out", metavar="FILE", help="also write the figures as JSON")
+    e.add_argument("--card", metavar="FILE", help="also write a model card (Markdown) with the figures")
     e.set_defaults(func=_eval)
 
     g = sub.add_parser("generate", help="generate avatar textures (RGBA PNG)")
@@ -103,6 +104,10 @@ def _eval(args: argparse.Namespace) -> int:
     text = json.dumps(res, indent=1, sort_keys=True)
     if args.out:
         atomic_write_text(args.out, text + "\n")
+    if args.card:
+        from chibi_meta.gan.modelcard import model_card
+
+        atomic_write_text(args.card, model_card(gen, res))
     sys.stdout.write(text + "\n")
     return 0
 

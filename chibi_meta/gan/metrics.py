@@ -85,7 +85,7 @@ def train_classifier(ds: Dataset, epochs: float = 2.0, batch: int = 64, seed: in
         opt.step()
         sched.step()
         if step % 200 == 0:
-            log.info("classifier step %d/%d loss %.3f", step, steps, float(loss))
+            log.info("classifier step %d/%d loss %.3f", step, steps, float(loss.detach()))
     clf.eval()
     checkpoint.save(Path(ds.root) / CLASSIFIER, clf.state_dict(),
                     {"format": "chibi-meta-classifier/1", "dataset_fingerprint": ds.fingerprint,
@@ -173,11 +173,12 @@ def evaluate(G: nn.Module, ds: Dataset, n: int = 2000, seed: int = 0, train_if_m
     res["fd_gen_real"] = round(frechet(f_fake, f_real), 3)
     res["fd_real_real"] = round(frechet(f_real2, f_real), 3)
     res["diversity_ratio"] = round(mean_pairwise(f_fake) / mean_pairwise(f_real), 4)
-    # Intra-attribute diversity: 50 attribute sets x 8 seeds.
-    sets = np.repeat(real_lab[:50], 8, axis=0)
-    imgs = generate_for(G, sets, seed + 1).reshape(50, 8, -1).astype(np.float32)
-    d = np.abs(imgs[:, :, None] - imgs[:, None, :]).mean(-1)  # (50, 8, 8)
-    res["intra_attr_pixel_l1"] = round(float(d.sum() / (50 * 8 * 7) / 255), 4)
+    # Intra-attribute diversity: up to 50 attribute sets x 8 seeds.
+    k = min(50, n)
+    sets = np.repeat(real_lab[:k], 8, axis=0)
+    imgs = generate_for(G, sets, seed + 1).reshape(k, 8, -1).astype(np.float32)
+    d = np.abs(imgs[:, :, None] - imgs[:, None, :]).mean(-1)  # (k, 8, 8)
+    res["intra_attr_pixel_l1"] = round(float(d.sum() / (k * 8 * 7) / 255), 4)
     G.train(was_training)
     return res
 
