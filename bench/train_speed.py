@@ -3,7 +3,8 @@
     python bench/train_speed.py [--res 128] [--batch 32] [--steps 12] [--device auto]
 
 Prints, for the current device: training images/s (one D step + one G step per batch, the full
-chibi_meta step: NS loss, lazy R1, DiffAugment, EMA), and generator images/s at batch 1 and 8.
+chibi_meta step: NS loss + projection + auxiliary classifier,
+lazy R1, DiffAugment, EMA), and generator images/s at batch 1 and 8.
 The plain DCGAN baseline (BatchNorm + ReLU transposed convs, labels concatenated to z, BCE loss,
 no R1, no augmentation, no EMA) is measured in the same run; compare the two as a ratio.
 Figures are medians over the timed steps, after warm-up.
@@ -55,6 +56,11 @@ class PlainD(nn.Module):
         return self.net(x).squeeze(1)
 
 
+def _split(out: torch.Tensor | tuple) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """chibi_meta's D returns (score, aux logits); the plain one a score."""
+    return (out[0].float(), out[1]) if isinstance(out, tuple) else (out.float(), [])
+
+
 def _labels(n: int, dev: torch.device) -> torch.Tensor:
     return torch.stack([torch.randint(0, k, (n,)) for k in ADVENTURER.sizes], 1).to(dev)
 
@@ -85,8 +91,8 @@ def train_speed(G: nn.Module, D: nn.Module, full: bool, batch: int, steps: int, 
         if do_r1:
             x = x.detach().requires_grad_(True)
         with ctx:
-            logits = D(x, torch.cat([c, c])).float()
-        l_d = loss.d_loss(logits[:batch], logits[batch:])
+            logits, aux = _split(D(x, torch.cat([c, c])))
+        l_d = loss.d_loss(logits[:batch], logits[batch:]) + loss.aux_loss([a[:batch] for a in aux], c)
         if do_r1:
             (g,) = torch.autograd.grad(logits[:batch].sum(), x, create_graph=True)
             l_d = l_d + g[:batch].square().sum((1, 2, 3)).mean() * 8
@@ -95,7 +101,8 @@ def train_speed(G: nn.Module, D: nn.Module, full: bool, batch: int, steps: int, 
         od.step()
         D.requires_grad_(False)
         with ctx:
-            l_g = loss.g_loss(D(augment.augment(G(z, c).float(), ops), c).float())
+            score, aux = _split(D(augment.augment(G(z, c).float(), ops), c))
+            l_g = loss.g_loss(score) + loss.aux_loss(aux, c)
         og.zero_grad()
         l_g.backward()
         og.step()
@@ -143,7 +150,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu x{torch.get_num_threads()} threads"
     print(f"device: {name}; resolution {args.res}; batch {args.batch}; bf16 autocast: {amp}")
     print(f"{'model':<28}{'G params':>10}{'D params':>10}{'train img/s':>13}{'G b1 img/s':>12}{'G b8 img/s':>12}")
-    for label, G, D, full in [("chibi_meta (NS+R1+aug+EMA)", Generator(cfg), Discriminator(cfg), True),
+    for label, G, D, full in [("chibi_meta (NS+AC+R1+aug+EMA)", Generator(cfg), Discriminator(cfg), True),
                               ("plain DCGAN (BN, BCE)", PlainG(cfg), PlainD(cfg), False)]:
         tr = train_speed(G, D, full, args.batch, args.steps, dev, amp)
         g1, g8 = gen_speed(G, 1, dev), gen_speed(G, 8, dev)

@@ -9,7 +9,9 @@ Designed for quality per unit of CPU compute (see docs/gan.md for the measuremen
   batch size never changes the output), then LeakyReLU. A 3x3 conv gives RGBA through tanh.
   The widths shrink fast with resolution, so the 128 px stage costs about what a 64 px one does.
 * Discriminator: the mirror, 4x4/stride-2 convolutions, and a projection head: the score is
-  ``linear(h) + sum_a <embed_a(label_a), h>`` (Miyato & Koyama 2018, one term per attribute).
+  ``linear(h) + sum_a <embed_a(label_a), h>`` (Miyato & Koyama 2018, one term per attribute),
+  plus an auxiliary classifier head per attribute (AC-GAN, Odena et al. 2017), trained on real
+  images only; the generator is rewarded when its images are classified as asked.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class Discriminator(nn.Module):
         self.fc = nn.Linear(c[-1] * 16, c[-1])
         self.out = nn.Linear(c[-1], 1)
         self.proj = AttrEmbed(cfg.attr_sizes, c[-1])
+        self.aux = nn.ModuleList(nn.Linear(c[-1], n) for n in cfg.attr_sizes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.leaky_relu(self.from_rgba(x), 0.2)
@@ -130,14 +133,14 @@ class Discriminator(nn.Module):
             x = F.leaky_relu(blk(x), 0.2)
         return F.leaky_relu(self.fc(x.flatten(1)), 0.2)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """x: (N, 4, R, R) in [-1, 1], labels: (N, A) -> (N,) logits."""
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x: (N, 4, R, R) in [-1, 1], labels: (N, A) -> ((N,) real/fake logits, per-attribute class logits)."""
         h = self.features(x)
         score = self.out(h).squeeze(1)
         if self.proj.tables:
             e = self.proj(labels).view(h.shape[0], len(self.proj.tables), -1)
             score = score + (e * h[:, None, :]).sum(dim=(1, 2))
-        return score
+        return score, [head(h) for head in self.aux]
 
 
 def count_params(m: nn.Module) -> int:

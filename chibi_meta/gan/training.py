@@ -51,6 +51,7 @@ class TrainOptions:
     betas: tuple[float, float] = (0.5, 0.99)
     r1_gamma: float = 1.0
     r1_every: int = 16
+    aux_weight: float = 1.0
     aug: str = "translation,cutout"
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05
@@ -163,9 +164,12 @@ class Trainer:
         if do_r1:
             x = x.detach().requires_grad_(True)
         with (contextlib.nullcontext() if do_r1 else self._autocast()):
-            logits = self.D_ddp(x, torch.cat([c_real, c_fake])).float()
+            logits, aux = self.D_ddp(x, torch.cat([c_real, c_fake]))
+            logits = logits.float()
         l_d = loss.d_loss(logits[:n], logits[n:])
-        total = l_d
+        l_aux = loss.aux_loss([a[:n] for a in aux], c_real)
+        total = l_d + self.opt.aux_weight * l_aux
+        stats["loss/D_aux"] = float(l_aux.detach())
         if do_r1:
             (grad,) = torch.autograd.grad(logits[:n].sum(), x, create_graph=True)
             r1 = grad[:n].square().sum(dim=(1, 2, 3)).mean()
@@ -183,7 +187,11 @@ class Trainer:
         self.D.requires_grad_(False)
         with self._autocast():
             fake = self.G_ddp(z, c)
-            l_g = loss.g_loss(self.D(augment.augment(fake.float(), self.aug_ops, self.rng), c).float())
+            score, aux = self.D(augment.augment(fake.float(), self.aug_ops, self.rng), c)
+            l_g_adv = loss.g_loss(score.float())
+            l_g_aux = loss.aux_loss(aux, c)
+            l_g = l_g_adv + self.opt.aux_weight * l_g_aux
+        stats["loss/G_aux"] = float(l_g_aux.detach())
         self.opt_g.zero_grad(set_to_none=True)
         l_g.backward()
         self.opt_g.step()
