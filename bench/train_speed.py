@@ -33,7 +33,7 @@ class PlainG(nn.Module):
         n_lab = sum(cfg.attr_sizes)
         layers: list[nn.Module] = [nn.ConvTranspose2d(cfg.z_dim + n_lab, c[0], 4, 1, 0), nn.BatchNorm2d(c[0]),
                                    nn.ReLU(True)]
-        for a, b in zip(c[:-1], c[1:]):
+        for a, b in zip(c[:-1], c[1:], strict=True):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1), nn.BatchNorm2d(b), nn.ReLU(True)]
         layers += [nn.Conv2d(c[-1], 4, 3, 1, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -48,7 +48,7 @@ class PlainD(nn.Module):
         super().__init__()
         c = cfg.d_channels
         layers: list[nn.Module] = [nn.Conv2d(4, c[0], 3, 1, 1), nn.LeakyReLU(0.2, True)]
-        for a, b in zip(c[:-1], c[1:]):
+        for a, b in zip(c[:-1], c[1:], strict=True):
             layers += [nn.Conv2d(a, b, 4, 2, 1), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
         self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c[-1] * 16, 1))
 
@@ -108,7 +108,7 @@ def train_speed(G: nn.Module, D: nn.Module, full: bool, batch: int, steps: int, 
         og.step()
         D.requires_grad_(True)
         with torch.no_grad():
-            for e, p in zip(ema, G.parameters()):
+            for e, p in zip(ema, G.parameters(), strict=True):
                 e.lerp_(p, 0.01)
         if dev.type == "cuda":
             torch.cuda.synchronize()

@@ -51,7 +51,7 @@ def test_checkpoint_round_trip(small_dataset: Path, tmp_path: Path) -> None:
     assert meta["step"] == 1 and meta["dataset_fingerprint"] == tr.ds.fingerprint
     tr2 = Trainer(_opts(small_dataset, tmp_path / "run"), resume=True)
     for a, b in [(tr.G, tr2.G), (tr.D, tr2.D), (tr.G_ema, tr2.G_ema)]:
-        for (k, v), v2 in zip(a.state_dict().items(), b.state_dict().values()):
+        for (k, v), v2 in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
             assert torch.equal(v, v2), k
     assert tr2.opt_g.state_dict()["state"][0]["exp_avg"].equal(tr.opt_g.state_dict()["state"][0]["exp_avg"])
     assert torch.equal(tr2.rng.get_state(), tr.rng.get_state())

@@ -103,7 +103,7 @@ class AttributeSchema:
         return [a.index(attrs[a.name]) for a in self.attributes]
 
     def decode(self, idx: Sequence[int]) -> dict[str, str]:
-        return {a.name: a.values[int(i)] for a, i in zip(self.attributes, idx)}
+        return {a.name: a.values[int(i)] for a, i in zip(self.attributes, idx, strict=True)}
 
     def resolve(self, seed: int, attrs: Mapping[str, object] | None = None) -> dict[str, str]:
         """Validate ``attrs`` and fill every missing attribute from the data's distribution.
@@ -116,7 +116,7 @@ class AttributeSchema:
         rng = np.random.default_rng([int(seed), 0xA77B])
         draws = rng.random(len(self.attributes))
         out: dict[str, str] = {}
-        for a, u in zip(self.attributes, draws):
+        for a, u in zip(self.attributes, draws, strict=True):
             if a.name in given:
                 out[a.name] = given[a.name]
                 continue
@@ -128,7 +128,7 @@ class AttributeSchema:
     def with_probs(self, counts: Sequence[Sequence[int]]) -> AttributeSchema:
         """A copy whose marginals are the given per-value counts."""
         attrs = []
-        for a, c in zip(self.attributes, counts):
+        for a, c in zip(self.attributes, counts, strict=True):
             tot = float(sum(c)) or 1.0
             attrs.append(Attribute(a.name, a.values, a.option, a.dicebear, tuple(x / tot for x in c)))
         return AttributeSchema(self.name, tuple(attrs))

@@ -109,7 +109,7 @@ def build(out: str | Path, count: int, size: int = 128, style: str = "adventurer
     for s in names:
         _, lab, _ = store.read_shard(out / s)
         for j in range(lab.shape[1]):
-            for v, c in zip(*np.unique(lab[:, j], return_counts=True)):
+            for v, c in zip(*np.unique(lab[:, j], return_counts=True), strict=True):
                 counts[j][int(v)] += int(c)
     lic = dicebear.license_info()
     atomic_write_text(out / "LICENSE.txt", _license_text(lic))

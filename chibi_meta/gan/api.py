@@ -106,7 +106,7 @@ class TextureGenerator:
             attrs_list = [None] * len(seeds)
         if len(attrs_list) != len(seeds):
             raise AttributeValueError(f"got {len(seeds)} seeds but {len(attrs_list)} attribute sets")
-        labels = torch.tensor([self.schema.encode(self.resolve(s, a)) for s, a in zip(seeds, attrs_list)],
+        labels = torch.tensor([self.schema.encode(self.resolve(s, a)) for s, a in zip(seeds, attrs_list, strict=True)],
                               dtype=torch.long).reshape(len(seeds), len(self.schema.attributes))
         z = torch.stack([latent(s, self.G.cfg.z_dim) for s in seeds]) if len(seeds) else torch.zeros(0, 1)
         return self.generate_latents(z, labels, truncation)

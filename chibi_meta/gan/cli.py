@@ -37,7 +37,8 @@ def _train(args: argparse.Namespace) -> int:
 
     opt = TrainOptions(
         data=args.data, out=args.out, minutes=args.minutes, kimg=args.kimg, batch=args.batch, lr_g=args.lr,
-        lr_d=args.lr, betas=(args.beta1, 0.99), r1_gamma=args.r1_gamma, aux_weight=args.aux_weight, aug=args.aug, ema_kimg=args.ema_kimg,
+        lr_d=args.lr, betas=(args.beta1, 0.99), r1_gamma=args.r1_gamma, aux_weight=args.aux_weight, aug=args.aug,
+        ema_kimg=args.ema_kimg,
         snapshot_minutes=args.snapshot_minutes, metrics_minutes=args.metrics_minutes, seed=args.seed,
         device=args.device, threads=args.threads, tensorboard=not args.no_tensorboard,
         progress=not args.no_progress,
@@ -141,7 +142,7 @@ def _generate(args: argparse.Namespace) -> int:
         return 0
     if out.suffix.lower() == ".png":
         raise UsageError(f"--out {out} is a .png file but {len(imgs)} images were asked for; give a folder")
-    for name, img in zip(names, imgs):
+    for name, img in zip(names, imgs, strict=True):
         save_png(out / name, img)
     return 0
 

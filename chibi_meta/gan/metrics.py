@@ -38,7 +38,7 @@ class Classifier(nn.Module):
         super().__init__()
         ch = (4, 32, 64, 128, 256)
         layers: list[nn.Module] = []
-        for a, b in zip(ch[:-1], ch[1:]):
+        for a, b in zip(ch[:-1], ch[1:], strict=True):
             layers += [nn.Conv2d(a, b, 3, 2, 1), nn.BatchNorm2d(b), nn.ReLU(inplace=True),
                        nn.Conv2d(b, b, 3, 1, 1), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
         self.body = nn.Sequential(*layers)

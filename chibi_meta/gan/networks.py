@@ -103,7 +103,7 @@ class Generator(nn.Module):
         )
         c = cfg.g_channels
         self.input = nn.Linear(cfg.w_dim, c[0] * 16)
-        self.blocks = nn.ModuleList(UpBlock(a, b, cfg.w_dim) for a, b in zip(c[:-1], c[1:]))
+        self.blocks = nn.ModuleList(UpBlock(a, b, cfg.w_dim) for a, b in zip(c[:-1], c[1:], strict=True))
         self.to_rgba = nn.Conv2d(c[-1], 4, 3, 1, 1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -121,7 +121,7 @@ class Discriminator(nn.Module):
         self.cfg = cfg
         c = cfg.d_channels
         self.from_rgba = nn.Conv2d(4, c[0], 3, 1, 1)
-        self.blocks = nn.ModuleList(nn.Conv2d(a, b, 4, 2, 1) for a, b in zip(c[:-1], c[1:]))
+        self.blocks = nn.ModuleList(nn.Conv2d(a, b, 4, 2, 1) for a, b in zip(c[:-1], c[1:], strict=True))
         self.fc = nn.Linear(c[-1] * 16, c[-1])
         self.out = nn.Linear(c[-1], 1)
         self.proj = AttrEmbed(cfg.attr_sizes, c[-1])

@@ -205,7 +205,7 @@ class Trainer:
             ema_nimg = min(ema_nimg, self.nimg * self.opt.ema_rampup)
         beta = 0.5 ** (self.opt.batch / max(ema_nimg, 1e-8))
         with torch.no_grad():
-            for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            for pe, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
                 pe.lerp_(p, 1 - beta)
         return stats
 
