@@ -219,12 +219,13 @@ async def _check(url: str, obj: dict[str, Any]) -> None:
         elif kind == "none":
             assert len(msgs) == 1
         else:
-            if not any(m["type"] == "result" for m in msgs):
-                more = await recv_until(ws, lambda m: m["type"] == "result")
-                msgs += [f for f in more if isinstance(f, dict)]
-            res = [m for m in msgs if m["type"] == "result"]
-            assert len(res) == 1 and res[0]["id"] == obj["id"]
-            assert isinstance(await asyncio.wait_for(ws.recv(), 20), bytes)
+            if not any(m["type"] == "result" for m in msgs):  # not finished before the barrier
+                frames += await recv_until(ws, lambda m: m["type"] == "result")
+                frames.append(await asyncio.wait_for(ws.recv(), 20))
+            i = next(i for i, f in enumerate(frames) if isinstance(f, dict) and f["type"] == "result")
+            validate(frames[i])
+            assert frames[i]["id"] == obj["id"]
+            assert isinstance(frames[i + 1], bytes) and len(frames[i + 1]) == frames[i]["byte_length"]
         await _served(ws)
     finally:
         await ws.close()
