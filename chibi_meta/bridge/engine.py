@@ -256,8 +256,7 @@ class Engine:
         except asyncio.CancelledError:
             fut.cancel()
             raise
-        data = await loop.run_in_executor(self._pack_pool, self._package, req, texture)
-        asset = Asset.of(data)
+        asset = await loop.run_in_executor(self._pack_pool, self._package_asset, req, texture)
         await loop.run_in_executor(self._io_pool, self.cache.put, key, asset)
         return asset
 
@@ -272,6 +271,9 @@ class Engine:
             for j, i in enumerate(idx):
                 out[i] = np.array(tex[j], copy=True)
         return out  # type: ignore[return-value]
+
+    def _package_asset(self, req: ResolvedRequest, texture: np.ndarray) -> Asset:
+        return Asset.of(self._package(req, texture))  # hashing here keeps it off the event loop
 
     def _package(self, req: ResolvedRequest, texture: np.ndarray) -> bytes:
         provenance = {
