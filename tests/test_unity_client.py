@@ -132,3 +132,22 @@ def test_package_layout() -> None:
     assert editor["includePlatforms"] == ["Editor"]
     for f in ("README.md", "CHANGELOG.md", "LICENSE.md"):
         assert (PKG / f).is_file(), f
+
+
+GLUE_DEFINES = ["", "CHIBI_META_GLTFAST", "CHIBI_META_UNIVRM", "CHIBI_META_GLTFAST;CHIBI_META_UNIVRM"]
+
+
+@pytest.mark.parametrize("defines", GLUE_DEFINES)
+def test_unity_glue_against_stand_ins(built, defines: str, tmp_path) -> None:
+    """Not a Unity build: compiles Runtime/Unity, Editor and the sample against tests/unity/UnityApiStandIns.cs
+    (hand-written stand-ins for the Unity, glTFast and UniVRM members they call), with and without the
+    optional packages' defines. Catches syntax and cross-file mistakes only; the real APIs need Unity."""
+    glue = [*sorted((PKG / "Runtime" / "Unity").glob("*.cs")), *sorted((PKG / "Editor").glob("*.cs")),
+            *sorted((PKG / "Samples~").rglob("*.cs"))]
+    args = ["mcs", "-target:library", f"-out:{tmp_path / 'glue.dll'}", f"-r:{built / 'ChibiMeta.Bridge.dll'}",
+            "-r:System.Core.dll", "-warnaserror", str(ROOT / "tests" / "unity" / "UnityApiStandIns.cs"),
+            *map(str, glue)]
+    if defines:
+        args.insert(1, f"-define:{defines}")
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -166,10 +166,9 @@ namespace ChibiMeta.Bridge
             string key = cache != null ? request.CacheKey(Capabilities.ModelId) : null;
             if (key != null)
             {
-                Dictionary<string, object> header = null;
-                byte[] data = null;
-                bool hit = await Task.Run(() => cache.TryGet(key, out header, out data)).ConfigureAwait(false);
-                if (hit) return GenerateResult.Verified(header, data, true).WithId(id, true);
+                // off the caller's thread (Unity's main thread): file read and SHA-256 check
+                GenerateResult hit = await Task.Run(() => FromCache(cache, key)).ConfigureAwait(false);
+                if (hit != null) return hit.WithId(id, true);
             }
 
             var pending = new Pending { CacheKey = key };
@@ -197,6 +196,15 @@ namespace ChibiMeta.Bridge
             {
                 return await pending.Tcs.Task.ConfigureAwait(false);
             }
+        }
+
+        static GenerateResult FromCache(IAssetCache cache, string key)
+        {
+            Dictionary<string, object> header;
+            byte[] data;
+            if (!cache.TryGet(key, out header, out data)) return null;
+            try { return GenerateResult.Verified(header, data, true); }
+            catch (Exception e) when (e is ChibiBridgeException || e is FormatException) { return null; } // a damaged entry is a miss
         }
 
         /// <summary>
@@ -316,7 +324,8 @@ namespace ChibiMeta.Bridge
                 while (true)
                 {
                     long expected = header != null ? (JsonFields.Long(header, "byte_length") ?? 0) : 0;
-                    var frame = new MemoryStream(expected > 0 && expected <= _options.MaxAssetBytes ? (int)expected : 0);
+                    bool presize = expected > 0 && expected <= Math.Min(_options.MaxAssetBytes, int.MaxValue);
+                    var frame = new MemoryStream(presize ? (int)expected : 0);
                     WebSocketReceiveResult r;
                     do
                     {
@@ -357,6 +366,11 @@ namespace ChibiMeta.Bridge
                                       e is InvalidOperationException || e is OperationCanceledException)
             {
                 error = new ChibiBridgeException(ChibiErrorCodes.ConnectionFailed, "connection lost: " + e.Message, inner: e);
+            }
+            catch (Exception e) // a bug here must not leave requests waiting forever
+            {
+                error = new ChibiBridgeException(ChibiErrorCodes.Internal, "client receive loop failed: " + e, inner: e);
+                try { _ws.Abort(); } catch (Exception) { }
             }
             Fail(error ?? new ChibiBridgeException(ChibiErrorCodes.ConnectionFailed, "connection closed"));
         }
@@ -439,7 +453,11 @@ namespace ChibiMeta.Bridge
                 return;
             }
             IAssetCache cache = Cache;
-            if (cache != null && pending.CacheKey != null) cache.Put(pending.CacheKey, result);
+            if (cache != null && pending.CacheKey != null)
+            {
+                try { cache.Put(pending.CacheKey, result); }
+                catch (Exception) { } // a cache that cannot store must not fail the request
+            }
             pending.Tcs.TrySetResult(result);
         }
 
