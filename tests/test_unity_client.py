@@ -151,3 +151,14 @@ def test_unity_glue_against_stand_ins(built, defines: str, tmp_path) -> None:
         args.insert(1, f"-define:{defines}")
     out = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_unity_asset_has_a_meta_file() -> None:
+    """Unity ignores files without .meta in a package installed from git; GUIDs must be unique.
+    Fix with `python tests/unity/unity_meta.py`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("unity_meta", ROOT / "tests" / "unity" / "unity_meta.py")
+    unity_meta = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(unity_meta)
+    assert unity_meta.problems() == []
