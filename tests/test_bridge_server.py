@@ -441,3 +441,28 @@ def test_serve_command_starts_and_stops_on_sigterm(tmp_path) -> None:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_shutdown_grace_expiry_answers_what_is_left() -> None:
+    s = ServerThread(max_batch=1, max_wait_ms=0)
+
+    async def main() -> None:
+        ws = await raw_connect(s.url)
+        for i in range(30):
+            await ws.send(json.dumps({"type": "generate", "id": f"g{i}", "seed": 12_000 + i, "format": "png"}))
+        await asyncio.sleep(0.05)
+        stopper = asyncio.get_running_loop().run_in_executor(None, s.stop, 0.0)  # no grace at all
+        replies: dict[str, str] = {}
+        with pytest.raises(ConnectionClosed):
+            while True:
+                frame = await asyncio.wait_for(ws.recv(), 20)
+                if isinstance(frame, str):
+                    m = json.loads(frame)
+                    validate(m)
+                    replies[m["id"]] = m["type"] if m["type"] == "result" else m["code"]
+        await stopper
+        assert ws.close_code == 1001
+        assert set(replies.values()) <= {"result", "internal", "busy"}
+        assert "internal" in replies.values() and len(replies) == 30  # every request told, none left hanging
+
+    run(main())
