@@ -182,6 +182,7 @@ class BridgeClient:
             await self.ws.send(json.dumps(msg))
             res = await asyncio.shield(fut)
         except asyncio.CancelledError:
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody awaits it any more
             if not fut.done():
                 with contextlib.suppress(Exception):
                     await self.ws.send(json.dumps({"type": "cancel", "id": rid}))
