@@ -111,6 +111,8 @@ async def run_scenario(name: str, url: str, token: str | None, args: argparse.Na
         "cache": "hit" if hits else "miss", "served": codes["ok"], "wall_s": round(wall, 2),
         "throughput_per_s": round(codes["ok"] / wall, 1) if wall else 0.0, "latency_ms": _pct(lat),
         "codes": dict(codes), "batch_histogram": hist,
+        "server_generate_ms_so_far": after["batches"].get("generate_ms"),
+        "server_latency_ms_so_far": after["latency_ms"]["all"],
     }
 
 
@@ -184,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"served={r['served']:<5d} {r['throughput_per_s']:7.1f}/s  p50={lat['p50']:.1f} "
                   f"p95={lat['p95']:.1f} p99={lat['p99']:.1f} ms  rss={r['server_peak_rss_mb']} MB", flush=True)
             print(f"        codes={r['codes']} batches={r['batch_histogram']}", flush=True)
+            g = r["server_generate_ms_so_far"] or {}
+            print(f"        server: forward pass p50={g.get('p50')} ms (all scenarios so far)", flush=True)
     finally:
         if proc is not None:
             proc.terminate()

@@ -1,7 +1,8 @@
 """Dynamic batching: gather single requests into one call of a batched function.
 
 As inference servers do it: the first request of a batch waits at most ``max_wait_ms`` for
-company, a batch never exceeds ``max_batch`` items, and the batched function runs in an
+company (and stops waiting as soon as no new request arrived for a quarter of that), a batch
+never exceeds ``max_batch`` items, and the batched function runs in an
 executor (off the event loop). Admission control (the bounded queue that answers ``busy``) is
 the caller's job: see :class:`chibi_meta.bridge.engine.Engine`.
 """
@@ -81,8 +82,8 @@ class Batcher(Generic[T, R]):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            try:  # keep waiting only while requests keep coming (a lone client pays ~max_wait/4)
+                batch.append(await asyncio.wait_for(self._queue.get(), min(remaining, self.max_wait / 4)))
             except asyncio.TimeoutError:
                 break
         return [(item, fut) for item, fut in batch if not fut.done()]  # drop cancelled ones

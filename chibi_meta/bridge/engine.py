@@ -114,7 +114,7 @@ class Engine:
             self._gen_pool,
             max_batch=max_batch,
             max_wait_ms=max_wait_ms,
-            on_batch=lambda n, ms: self.stats.record_batch(n),
+            on_batch=lambda n, ms: self.stats.record_batch(n, ms),
         )
         self._jobs: dict[str, asyncio.Task[Asset]] = {}
         self._waiters: dict[str, int] = {}

@@ -28,12 +28,14 @@ class Stats:
         self.connections_total = 0
         self._lat_hit: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._lat_miss: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._batch_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
     def record_latency(self, ms: float, cached: bool) -> None:
         (self._lat_hit if cached else self._lat_miss).append(ms)
 
-    def record_batch(self, size: int) -> None:
+    def record_batch(self, size: int, ms: float = 0.0) -> None:
         self.batches[size] += 1
+        self._batch_ms.append(ms)
 
     @staticmethod
     def _percentiles(values: deque[float] | list[float]) -> dict[str, float | None]:
@@ -57,6 +59,7 @@ class Stats:
                 "count": n_batches,
                 "mean_size": round(sum(k * v for k, v in self.batches.items()) / n_batches, 3) if n_batches else 0,
                 "histogram": {str(k): v for k, v in sorted(self.batches.items())},
+                "generate_ms": self._percentiles(self._batch_ms),
             },
             "queue_depth": queue_depth,
             "in_flight": in_flight,
