@@ -214,6 +214,10 @@ static class BridgeClientChecks
         // no seed: the server picks one and says which
         var any = Sync(c.GenerateAsync(new GenerateRequest { Format = GenerateRequest.Png }));
         Assert(any.Seed >= 0 && any.Seed <= 4294967295L, "server-picked seed");
+        var half = Sync(c.GenerateAsync(new GenerateRequest { Seed = 1234, Format = GenerateRequest.Png, Truncation = 0.5 }.With("hair_color", "pink")));
+        Assert(half.Truncation == 0.5, "fractional truncation sent");
+        var mean = Sync(c.GenerateAsync(new GenerateRequest { Seed = 1234, Format = GenerateRequest.Png, Truncation = 0 }.With("hair_color", "pink")));
+        Assert(mean.Truncation == 0 && mean.Sha256 != r.Sha256, "truncation 0 applied (the average face)");
         return new Dictionary<string, object> { { "sha256", r.Sha256 }, { "picked_seed", any.Seed } };
     }
 
@@ -285,6 +289,7 @@ static class BridgeClientChecks
     {
         var ahead = new List<Task<GenerateResult>>();
         for (int i = 0; i < 24; i++) ahead.Add(c.GenerateAsync(new GenerateRequest { Seed = SeedBase + 100 + i, Format = "png" }));
+        long cancelledBefore = Sync(c.GetStatsAsync()).Cancelled;
         var sw = Stopwatch.StartNew();
         using (var cts = new CancellationTokenSource())
         {
@@ -295,12 +300,12 @@ static class BridgeClientChecks
             try { t.GetAwaiter().GetResult(); } catch (OperationCanceledException) { cancelled = true; }
             Assert(cancelled && t.IsCanceled, "task cancelled by the token");
             Assert(sw.ElapsedMilliseconds < 5000, "at once, not after the queue (" + sw.ElapsedMilliseconds + " ms)");
-            Assert(c.InFlight > 0, "id stays reserved until the server answers");
         }
         Sync(Task.WhenAll(ahead));
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (c.InFlight > 0 && DateTime.UtcNow < deadline) Thread.Sleep(20);
         Assert(c.InFlight == 0, "the server answered the cancel");
+        Assert(Sync(c.GetStatsAsync()).Cancelled == cancelledBefore + 1, "the token sent a cancel the server honoured");
         var again = Sync(c.GenerateAsync(new GenerateRequest { Id = "by-token", Seed = SeedBase + 98, Format = "png" }));
         Assert(again.Seed == SeedBase + 98, "connection keeps working, id reusable");
         return "ok";
