@@ -138,6 +138,17 @@ def _start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"server did not start within 300 s; see {log_path}")
 
 
+def _cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (from /proc)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mb(pid: int) -> float | None:
     try:
         text = Path(f"/proc/{pid}/status").read_text()
@@ -178,8 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.scenarios.split(","):
             if name not in SCENARIOS:
                 raise SystemExit(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+            cpu0 = _cpu_s(proc.pid if proc else None)
             r = asyncio.run(run_scenario(name, url, args.token, args))
+            cpu1 = _cpu_s(proc.pid if proc else None)
             r["server_peak_rss_mb"] = _peak_rss_mb(proc.pid) if proc else None
+            if cpu0 is not None and cpu1 is not None and r["served"]:
+                # CPU per asset does not depend much on what else runs on the machine: 2 cores / this
+                # is the throughput two idle cores would give (the scenario includes warm-up requests)
+                r["server_cpu_ms_per_asset"] = round((cpu1 - cpu0) * 1000 / r["served"], 2)
             results.append(r)
             lat = r["latency_ms"]
             print(f"{name:7s} clients={r['clients']:<4d} x{r['requests_per_client']:<4d} cache={r['cache']:4s} "
@@ -187,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"p95={lat['p95']:.1f} p99={lat['p99']:.1f} ms  rss={r['server_peak_rss_mb']} MB", flush=True)
             print(f"        codes={r['codes']} batches={r['batch_histogram']}", flush=True)
             g = r["server_generate_ms_so_far"] or {}
-            print(f"        server: forward pass p50={g.get('p50')} ms (all scenarios so far)", flush=True)
+            print(f"        server: forward pass p50={g.get('p50')} ms (all scenarios so far), "
+                  f"CPU per asset={r.get('server_cpu_ms_per_asset')} ms", flush=True)
     finally:
         if proc is not None:
             proc.terminate()

@@ -217,3 +217,19 @@ def test_batcher_batches_and_skips_cancelled() -> None:
 
     asyncio.run(main())
     assert max(sizes) == 4 and sum(sizes) == 9
+
+
+def test_batcher_cuts_batches_to_the_chunk_size() -> None:
+    sizes: list[int] = []
+
+    async def main() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            b: Batcher[int, int] = Batcher(lambda xs: xs, pool, max_batch=32, max_wait_ms=50, align=4,
+                                           on_batch=lambda n, ms: sizes.append(n))
+            futs = [b.submit(i) for i in range(10)]  # all queued before the batcher starts
+            b.start()
+            assert await asyncio.gather(*futs) == list(range(10))
+            await b.stop()
+
+    asyncio.run(main())
+    assert sizes == [8, 2]

@@ -2,7 +2,8 @@
 
 As inference servers do it: the first request of a batch waits at most ``max_wait_ms`` for
 company (and stops waiting as soon as no new request arrived for a quarter of that), a batch
-never exceeds ``max_batch`` items, and the batched function runs in an
+never exceeds ``max_batch`` items, a batch larger than ``align`` is cut to a multiple of it (the
+generator pads to its chunk size anyway; the rest starts the next batch), and the batched function runs in an
 executor (off the event loop). Admission control (the bounded queue that answers ``busy``) is
 the caller's job: see :class:`chibi_meta.bridge.engine.Engine`.
 """
@@ -34,21 +35,24 @@ class Batcher(Generic[T, R]):
         max_batch: int = limits.BATCH_MAX_SIZE,
         max_wait_ms: float = limits.BATCH_MAX_WAIT_MS,
         on_batch: Callable[[int, float], None] | None = None,
+        align: int = 1,
     ) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be >= 1")
+        if max_batch < 1 or align < 1:
+            raise ValueError("max_batch and align must be >= 1")
         self.fn = fn
         self.executor = executor
         self.max_batch = int(max_batch)
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
         self.on_batch = on_batch
+        self.align = int(align)
+        self._carry: list[tuple[T, asyncio.Future[R]]] = []
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     @property
     def depth(self) -> int:
         """Items waiting for a batch (not counting the batch running now)."""
-        return self._queue.qsize()
+        return self._queue.qsize() + len(self._carry)
 
     def start(self) -> None:
         if self._task is None:
@@ -61,9 +65,11 @@ class Batcher(Generic[T, R]):
                 await self._task
             self._task = None
         while not self._queue.empty():
-            _, fut = self._queue.get_nowait()
+            self._carry.append(self._queue.get_nowait())
+        for _, fut in self._carry:
             if not fut.done():
                 fut.cancel()
+        self._carry = []
 
     def submit(self, item: T) -> asyncio.Future[R]:
         """Queue one item; the future resolves with its result. Cancelling it drops the item if not started."""
@@ -73,7 +79,9 @@ class Batcher(Generic[T, R]):
 
     async def _collect(self) -> list[tuple[T, asyncio.Future[R]]]:
         loop = asyncio.get_running_loop()
-        batch = [await self._queue.get()]
+        batch, self._carry = self._carry, []
+        if not batch:
+            batch = [await self._queue.get()]
         deadline = loop.time() + self.max_wait
         while len(batch) < self.max_batch:
             if not self._queue.empty():
@@ -86,7 +94,12 @@ class Batcher(Generic[T, R]):
                 batch.append(await asyncio.wait_for(self._queue.get(), min(remaining, self.max_wait / 4)))
             except asyncio.TimeoutError:
                 break
-        return [(item, fut) for item, fut in batch if not fut.done()]  # drop cancelled ones
+        batch = [(item, fut) for item, fut in batch if not fut.done()]  # drop cancelled ones
+        if len(batch) > self.align and len(batch) % self.align:
+            # the function pads to multiples of `align`: run whole multiples now, the rest first next time
+            keep = len(batch) - len(batch) % self.align
+            batch, self._carry = batch[:keep], batch[keep:]
+        return batch
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

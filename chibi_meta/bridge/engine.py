@@ -80,6 +80,17 @@ def encode_png(texture: np.ndarray, provenance: Mapping[str, Any] | None = None)
     return buf.getvalue()
 
 
+def _generator_chunk(generator: Generator) -> int:
+    """Rows per forward pass of chibi_meta.gan.api (it pads batches to a multiple of this)."""
+    chunk = getattr(generator, "chunk", None)
+    if chunk is None:
+        try:
+            from chibi_meta.gan.api import CHUNK as chunk
+        except ImportError:
+            chunk = 1
+    return max(1, int(chunk))
+
+
 def default_packager() -> Packager:
     from chibi_meta.avatar import build_avatar
 
@@ -115,6 +126,7 @@ class Engine:
             max_batch=max_batch,
             max_wait_ms=max_wait_ms,
             on_batch=lambda n, ms: self.stats.record_batch(n, ms),
+            align=_generator_chunk(generator),
         )
         self._jobs: dict[str, asyncio.Task[Asset]] = {}
         self._waiters: dict[str, int] = {}
