@@ -83,15 +83,18 @@ def test_png_round_trip_and_determinism(srv) -> None:
 
 
 @needs_packager
-@pytest.mark.parametrize("fmt", ["glb", "vrm"])
-def test_model_formats_round_trip_and_validate(srv, fmt: str) -> None:
+@pytest.mark.parametrize(("fmt", "tex"), [("glb", "png"), ("vrm", "png"), ("glb", "jpeg"), ("vrm", "webp")])
+def test_model_formats_round_trip_and_validate(srv, fmt: str, tex: str) -> None:
     async def main():
         async with await BridgeClient.connect(srv.url, token=TOKEN) as c:
-            return await c.generate(seed=77, format=fmt, texture_size=256)
+            return await c.generate(seed=77, format=fmt, texture_size=256, texture_format=tex)
 
     r = run(main(), timeout=120)
     validate(r.header)
     assert r.media_type == "model/gltf-binary" and r.data[:4] == b"glTF"
+    assert r.header["texture_format"] == tex and r.header["format"] == fmt
+    gltf = json.loads(r.data[20:20 + int.from_bytes(r.data[12:16], "little")])
+    assert ("VRMC_vrm" in gltf.get("extensionsUsed", [])) == (fmt == "vrm")
     report = validate_glb(r.data)
     assert report["numErrors"] == 0, report["messages"]
 
