@@ -264,18 +264,19 @@ static class BridgeClientChecks
         return e.Message;
     }
 
-    // Cancels are sent once the first reply is in: the server (chibi_meta/bridge/server.py) only answers
-    // `cancelled` for a request whose task has started (see docs/unity.md, "Known issues").
+    // Cancels are sent after a `stats` round trip: the server answers in message order, so by then it has
+    // read the generate requests and started their tasks. It only answers `cancelled` for a request whose
+    // task has started (chibi_meta/bridge/server.py; see docs/unity.md, "Known issues").
     static object Cancel(ChibiBridgeClient c)
     {
         // The test server makes one texture per forward pass, so the last of 24 is still queued.
         var tasks = new List<Task<GenerateResult>>();
         for (int i = 0; i < 24; i++)
             tasks.Add(c.GenerateAsync(new GenerateRequest { Id = "c" + i, Seed = SeedBase + i, Format = "png" }));
-        tasks[0].Wait(TimeSpan.FromSeconds(30));
+        Sync(c.GetStatsAsync());
         c.CancelAsync("c23").GetAwaiter().GetResult();
         c.CancelAsync("never-sent").GetAwaiter().GetResult(); // unknown ids are ignored
-        try { Task.WhenAll(tasks).Wait(TimeSpan.FromSeconds(60)); } catch (AggregateException) { }
+        try { Task.WhenAll(tasks).Wait(TimeSpan.FromSeconds(20)); } catch (AggregateException) { }
         Assert(tasks[23].IsCanceled, "c23 cancelled, status " + tasks[23].Status);
         for (int i = 0; i < 23; i++) Assert(tasks[i].Status == TaskStatus.RanToCompletion, "c" + i + " " + tasks[i].Status);
         bool threwCancelled = false;
@@ -294,7 +295,7 @@ static class BridgeClientChecks
         using (var cts = new CancellationTokenSource())
         {
             var t = c.GenerateAsync(new GenerateRequest { Id = "by-token", Seed = SeedBase + 99, Format = "png" }, cts.Token);
-            ahead[0].Wait(TimeSpan.FromSeconds(30));
+            Sync(c.GetStatsAsync());
             cts.Cancel();
             bool cancelled = false;
             try { t.GetAwaiter().GetResult(); } catch (OperationCanceledException) { cancelled = true; }
