@@ -23,8 +23,8 @@ CHECKS_SRC = ROOT / "tests" / "unity" / "BridgeClientChecks.cs"
 TOKEN = "unity-token-456"
 INSTALL = "apt-get install -y mono-devel"
 
-CHECKS = ["json", "wrong_token_refused_401", "token_in_hello", "hello", "glb", "vrm", "png", "in_flight_many",
-          "error_unknown_attribute", "error_invalid_value", "duplicate_id_refused_locally", "cancel",
+CHECKS = ["json", "wrong_token_refused_401", "token_in_hello", "unreachable_server", "hello", "glb", "vrm", "png",
+          "in_flight_many", "error_unknown_attribute", "error_invalid_value", "duplicate_id_refused_locally", "cancel",
           "cancel_by_token", "file_cache", "stats", "close"]
 
 
@@ -48,11 +48,15 @@ def built(mono_tools, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("unity-client")
     lib = out / "ChibiMeta.Bridge.dll"
     # the runtime must compile with no UnityEngine, documented (CS1591) and warning-free
-    subprocess.run(["mcs", "-target:library", f"-out:{lib}", f"-doc:{out / 'ChibiMeta.Bridge.xml'}", "-warnaserror",
-                    *map(str, runtime_sources())], check=True, capture_output=True, text=True, timeout=120)
-    subprocess.run(["mcs", f"-out:{out / 'checks.exe'}", f"-r:{lib}", "-r:System.Core.dll", str(CHECKS_SRC)],
-                   check=True, capture_output=True, text=True, timeout=120)
+    _mcs("-target:library", f"-out:{lib}", f"-doc:{out / 'ChibiMeta.Bridge.xml'}", "-warnaserror",
+         *map(str, runtime_sources()))
+    _mcs(f"-out:{out / 'checks.exe'}", f"-r:{lib}", "-r:System.Core.dll", str(CHECKS_SRC))
     return out
+
+
+def _mcs(*args: str) -> None:
+    proc = subprocess.run(["mcs", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -144,13 +148,12 @@ def test_unity_glue_against_stand_ins(built, defines: str, tmp_path) -> None:
     optional packages' defines. Catches syntax and cross-file mistakes only; the real APIs need Unity."""
     glue = [*sorted((PKG / "Runtime" / "Unity").glob("*.cs")), *sorted((PKG / "Editor").glob("*.cs")),
             *sorted((PKG / "Samples~").rglob("*.cs"))]
-    args = ["mcs", "-target:library", f"-out:{tmp_path / 'glue.dll'}", f"-r:{built / 'ChibiMeta.Bridge.dll'}",
+    args = ["-target:library", f"-out:{tmp_path / 'glue.dll'}", f"-r:{built / 'ChibiMeta.Bridge.dll'}",
             "-r:System.Core.dll", "-warnaserror", str(ROOT / "tests" / "unity" / "UnityApiStandIns.cs"),
             *map(str, glue)]
     if defines:
-        args.insert(1, f"-define:{defines}")
-    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
+        args.insert(0, f"-define:{defines}")
+    _mcs(*args)
 
 
 def test_every_unity_asset_has_a_meta_file() -> None:

@@ -12,7 +12,7 @@ namespace ChibiMeta.Bridge
 {
     /// <summary>
     /// One websocket connection to a chibi_meta bridge (protocol v1, docs/protocol.md).
-    /// Create with <see cref="ConnectAsync"/>. Any number of <see cref="GenerateAsync"/> calls may be
+    /// Create with <see cref="ConnectAsync(Uri, ChibiBridgeOptions, CancellationToken)"/>. Any number of <see cref="GenerateAsync"/> calls may be
     /// in flight at once, from any thread; replies are matched by request id. Tasks complete on
     /// thread-pool threads (an <c>await</c> from Unity's main thread resumes on the main thread).
     /// </summary>
@@ -141,6 +141,14 @@ namespace ChibiMeta.Bridge
                     throw;
                 }
             }
+        }
+
+        /// <summary>Same as <see cref="ConnectAsync(Uri, ChibiBridgeOptions, CancellationToken)"/> with a URL string.</summary>
+        public static Task<ChibiBridgeClient> ConnectAsync(string url, ChibiBridgeOptions options = null,
+                                                           CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (url == null) throw new ArgumentNullException(nameof(url));
+            return ConnectAsync(new Uri(url), options, cancellationToken);
         }
 
         /// <summary>

@@ -37,6 +37,7 @@ static class BridgeClientChecks
         Check("json", JsonRoundTrip);
         Check("wrong_token_refused_401", WrongTokenRefused);
         Check("token_in_hello", TokenInHello);
+        Check("unreachable_server", Unreachable);
         ChibiBridgeClient client = null;
         Check("hello", () => { client = Connect(null); return Hello(client); });
         if (client == null) return Finish();
@@ -159,6 +160,17 @@ static class BridgeClientChecks
         Assert(e.Code == ChibiErrorCodes.Unauthorized, "code " + e.Code);
         Assert(e.HttpStatus == 401, "http status " + e.HttpStatus);
         return new Dictionary<string, object> { { "code", e.Code }, { "http_status", e.HttpStatus }, { "message", e.Message } };
+    }
+
+    static object Unreachable()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // nothing listens there now
+        var e = Throws(() => ChibiBridgeClient.ConnectAsync("ws://127.0.0.1:" + port + "/"));
+        Assert(e.Code == ChibiErrorCodes.ConnectionFailed && e.HttpStatus == null, e.ToString());
+        return e.Message;
     }
 
     static object TokenInHello()
