@@ -60,7 +60,12 @@ namespace ChibiMeta.Bridge.Unity
         public ChibiBridgeClient Client
         {
             get { return _client; }
-            set { _client = value; _ownsClient = false; }
+            set
+            {
+                if (_client != null && _ownsClient && _client != value) _client.Dispose();
+                _client = value;
+                _ownsClient = false;
+            }
         }
 
         ChibiBridgeClient _client;
