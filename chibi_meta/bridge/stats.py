@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 LATENCY_WINDOW = 10_000  # the percentiles cover the most recent requests
+PERCENTILE_TTL_S = 0.25  # percentiles are recomputed at most this often
 
 
 class Stats:
@@ -29,6 +30,8 @@ class Stats:
         self._lat_hit: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._lat_miss: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._batch_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._lat_cache: tuple[float, dict[str, Any]] | None = None
+        self._gen_cache: dict[str, Any] | None = None
 
     def record_latency(self, ms: float, cached: bool) -> None:
         (self._lat_hit if cached else self._lat_miss).append(ms)
@@ -48,6 +51,7 @@ class Stats:
 
     def snapshot(self, *, queue_depth: int, in_flight: int, cache: dict[str, int]) -> dict[str, Any]:
         n_batches = sum(self.batches.values())
+        latency = self._latency()  # first: it refreshes the forward-pass percentiles too
         return {
             "uptime_s": round(time.monotonic() - self.started, 3),
             "requests": self.requests,
@@ -59,15 +63,23 @@ class Stats:
                 "count": n_batches,
                 "mean_size": round(sum(k * v for k, v in self.batches.items()) / n_batches, 3) if n_batches else 0,
                 "histogram": {str(k): v for k, v in sorted(self.batches.items())},
-                "generate_ms": self._percentiles(self._batch_ms),
+                "generate_ms": self._gen_cache,
             },
             "queue_depth": queue_depth,
             "in_flight": in_flight,
             "connections": self.connections,
             "connections_total": self.connections_total,
-            "latency_ms": {
+            "latency_ms": latency,
+        }
+
+    def _latency(self) -> dict[str, Any]:
+        """Percentiles, recomputed at most every PERCENTILE_TTL_S (a `stats` flood must stay cheap)."""
+        now = time.monotonic()
+        if self._lat_cache is None or now - self._lat_cache[0] > PERCENTILE_TTL_S:
+            self._lat_cache = (now, {
                 "all": self._percentiles(list(self._lat_hit) + list(self._lat_miss)),
                 "cache_hit": self._percentiles(self._lat_hit),
                 "cache_miss": self._percentiles(self._lat_miss),
-            },
-        }
+            })
+            self._gen_cache = self._percentiles(self._batch_ms)
+        return self._lat_cache[1]
