@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from chibi_meta.avatar import build_avatar
-from chibi_meta.avatar.export import DicebearSource, provenance
+from chibi_meta.avatar.export import open_texture_source, provenance
 from chibi_meta.cli import main
 
 pytest.importorskip("chibi_meta.data.dicebear")
@@ -44,8 +44,8 @@ def test_batch_manifest_and_attrs(tmp_path):
     assert [r["seed"] for r in recs] == [10, 11, 12, 13, 14]
     assert all(r["attributes"]["hair_color"] == "pink" and r["file"].endswith(".vrm") for r in recs)
     check_dir(out, recs)
-    # the file is exactly what build_avatar gives for that seed
-    src = DicebearSource()
+    # the file is exactly what build_avatar gives for that seed, with the texture source export used
+    src = open_texture_source()
     attrs = src.resolve(12, {"hair_color": "pink"})
     tex = src.generate([12], [attrs])[0]
     want = build_avatar(tex, attrs, fmt="vrm", texture_size=256, texture_format="jpeg",

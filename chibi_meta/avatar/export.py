@@ -67,10 +67,7 @@ def open_texture_source(model: str | os.PathLike | None = None) -> object:
     if api is not None:
         path = Path(model) if model else api.default_model_path()
         if path.is_file():
-            gen = api.TextureGenerator.load(path)
-            gen.license_url = "https://creativecommons.org/licenses/by/4.0/"  # the training data's licence
-            gen.references = []
-            return gen
+            return api.TextureGenerator.load(path)
         if model:
             raise UsageError(f"model file {path} does not exist")
     elif model:

@@ -71,6 +71,11 @@ class TextureGenerator:
     def attribution(self) -> str:
         return str(self.meta.get("attribution", ""))
 
+    @property
+    def license_url(self) -> str:
+        """The licence of the training data, which the outputs inherit."""
+        return str(self.meta.get("license_url", ""))
+
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> TextureGenerator:
         path = Path(path) if path else default_model_path()
