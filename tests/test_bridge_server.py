@@ -173,6 +173,30 @@ def test_cancel() -> None:
         s.stop()
 
 
+def test_cancel_right_after_generate_is_answered() -> None:
+    """A cancel that arrives before the server started the request still gets `cancelled`, and the
+    id is free again (found by the Unity client's tests)."""
+    s = ServerThread(max_batch=1, max_wait_ms=0)
+    try:
+        async def main() -> None:
+            ws = await raw_connect(s.url)
+            try:
+                for i in range(5):
+                    await ws.send(json.dumps({"type": "generate", "id": "x", "seed": 7000 + i, "format": "png"}))
+                    await ws.send(json.dumps({"type": "cancel", "id": "x"}))
+                    frames = await recv_until(ws, lambda m: m.get("id") == "x" and m["type"] != "result")
+                    assert frames[-1]["type"] == "cancelled", frames
+                await ws.send(json.dumps({"type": "generate", "id": "x", "seed": 7100, "format": "png"}))
+                frames = await recv_until(ws, lambda m: m.get("id") == "x")
+                assert frames[-1]["type"] == "result", frames
+            finally:
+                await ws.close()
+
+        run(main())
+    finally:
+        s.stop()
+
+
 # -- auth and origins -----------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http
 import itertools
 import json
@@ -315,7 +316,21 @@ class BridgeServer:
         task = asyncio.get_running_loop().create_task(self._serve_one(conn, msg.id, req, t0))
         self._all_tasks.add(task)
         task.add_done_callback(self._all_tasks.discard)
+        task.add_done_callback(functools.partial(self._reap, conn, msg.id))
         conn.tasks[msg.id] = task
+
+    def _reap(self, conn: _Conn, rid: str, task: asyncio.Task) -> None:
+        """A task cancelled before its coroutine started never ran _serve_one's handlers: answer here."""
+        if not task.cancelled() or conn.tasks.get(rid) is not task:
+            return
+        conn.tasks.pop(rid, None)
+        if rid in conn.cancelling:
+            conn.cancelling.discard(rid)
+            if not self.draining:
+                self.stats.cancelled += 1
+                reply = asyncio.get_running_loop().create_task(self._send(conn, P.cancelled_message(rid)))
+                self._all_tasks.add(reply)
+                reply.add_done_callback(self._all_tasks.discard)
 
     async def _serve_one(self, conn: _Conn, rid: str, req: P.ResolvedRequest, t0: float) -> None:
         try:
