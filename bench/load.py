@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=0, help="override requests per client")
     ap.add_argument("--in-flight", type=int, default=0, help="requests each client keeps outstanding (override)")
     ap.add_argument("--format", default="glb", choices=("glb", "vrm", "png"))
-    ap.add_argument("--texture-size", type=int, default=512, choices=(256, 512, 1024))
+    ap.add_argument("--texture-size", type=int, default=256, choices=(256, 512, 1024))
     ap.add_argument("--texture-format", default="png", choices=("png", "jpeg", "webp"))
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--pack-threads", type=int, default=2)

@@ -8,7 +8,7 @@ namespace ChibiMeta.Bridge
 {
     /// <summary>
     /// One avatar request (the protocol's <c>generate</c> message). Unset optional fields use the
-    /// server defaults: format glb, texture 512 px png, truncation 1.0.
+    /// server defaults: format glb, texture 256 px png, truncation 1.0.
     /// </summary>
     public sealed class GenerateRequest
     {
@@ -27,7 +27,7 @@ namespace ChibiMeta.Bridge
         public Dictionary<string, string> Attributes { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
         /// <summary>"glb", "vrm" or "png".</summary>
         public string Format { get; set; } = Glb;
-        /// <summary>Atlas size inside GLB/VRM (256, 512, 1024); null: server default (512). Ignored for png.</summary>
+        /// <summary>Atlas size inside GLB/VRM (256, 512, 1024); null: server default (256). Ignored for png.</summary>
         public int? TextureSize { get; set; }
         /// <summary>"png", "jpeg" or "webp" inside GLB/VRM; null: server default (png). Ignored for png.</summary>
         public string TextureFormat { get; set; }
@@ -79,7 +79,7 @@ namespace ChibiMeta.Bridge
                 { "model_id", modelId ?? "" },
                 { "seed", Seed.Value },
                 { "format", format },
-                { "texture_size", png ? (object)null : TextureSize ?? 512 },
+                { "texture_size", png ? (object)null : TextureSize ?? 256 },
                 { "texture_format", png ? null : TextureFormat ?? "png" },
                 { "truncation", (Truncation ?? 1.0).ToString("R", CultureInfo.InvariantCulture) },
             };
