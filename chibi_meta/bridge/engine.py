@@ -25,6 +25,7 @@ from chibi_meta import limits
 from chibi_meta.bridge.batcher import Batcher
 from chibi_meta.bridge.cache import Asset, AssetCache
 from chibi_meta.bridge.protocol import (
+    DEFAULT_TEXTURE_SIZE,
     FORMATS,
     TEXTURE_FORMATS,
     TEXTURE_SIZES,
@@ -144,7 +145,8 @@ class Engine:
         t0 = time.perf_counter()
         tex = self._generate_batch([(0, self.gen.resolve(0, None), 1.0)] * 2)[0]
         for fmt in FORMATS:
-            req = ResolvedRequest(0, self.gen.resolve(0, None), fmt, 512, "png", 1.0, str(self.gen.model_id))
+            req = ResolvedRequest(0, self.gen.resolve(0, None), fmt, DEFAULT_TEXTURE_SIZE, "png", 1.0,
+                                  str(self.gen.model_id))
             self._package(req, tex)
         log.info("event=warm_up ms=%.1f", (time.perf_counter() - t0) * 1000)
 
