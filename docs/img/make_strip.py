@@ -1,10 +1,12 @@
-"""Regenerate docs/img/avatars_strip.png: four exported VRM avatars rendered by three-vrm in headless Chromium.
+"""Regenerate docs/img/avatars_strip.png: four exported VRM avatars (textures from the shipped model)
+rendered by three-vrm in headless Chromium.
 
 python docs/img/make_strip.py        (needs: npm ci --prefix tests/js, /usr/bin/chromium)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import tempfile
@@ -14,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from chibi_meta.avatar import build_avatar
-from chibi_meta.avatar.export import DicebearSource, provenance
+from chibi_meta.avatar.export import DicebearSource, open_texture_source, provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = (3, 11, 26, 40)
@@ -22,7 +24,10 @@ EXPRESSIONS = (None, "happy", None, "blink")
 
 
 def main() -> None:
-    src = DicebearSource()
+    ap = argparse.ArgumentParser(description="four exported avatars rendered by three-vrm")
+    ap.add_argument("--source", choices=("model", "dicebear"), default="model",
+                    help="textures from the shipped model (default) or DiceBear renders")
+    src = open_texture_source() if ap.parse_args().source == "model" else DicebearSource()
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         jobs = []
