@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (default 0.5)")
     t.add_argument("--r1-gamma", type=float, default=1.0, help="R1 weight (default 1.0; 0 disables)")
     t.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary classifier loss (default 1)")
+    t.add_argument("--balanced-g-labels", action="store_true",
+                   help="G steps ask for every attribute value equally often (helps rare values)")
     t.add_argument("--aug", default="translation,cutout", help="DiffAugment policy (translation,cutout,color)")
     t.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life in kimg (default 10)")
     t.add_argument("--snapshot-minutes", type=float, default=5.0, help="checkpoint interval (default 5)")
@@ -37,7 +39,8 @@ def _train(args: argparse.Namespace) -> int:
 
     opt = TrainOptions(
         data=args.data, out=args.out, minutes=args.minutes, kimg=args.kimg, batch=args.batch, lr_g=args.lr,
-        lr_d=args.lr, betas=(args.beta1, 0.99), r1_gamma=args.r1_gamma, aux_weight=args.aux_weight, aug=args.aug,
+        lr_d=args.lr, betas=(args.beta1, 0.99), r1_gamma=args.r1_gamma, aux_weight=args.aux_weight,
+        balanced_g_labels=args.balanced_g_labels, aug=args.aug,
         ema_kimg=args.ema_kimg,
         snapshot_minutes=args.snapshot_minutes, metrics_minutes=args.metrics_minutes, seed=args.seed,
         device=args.device, threads=args.threads, tensorboard=not args.no_tensorboard,

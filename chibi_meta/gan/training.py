@@ -52,6 +52,7 @@ class TrainOptions:
     r1_gamma: float = 1.0
     r1_every: int = 16
     aux_weight: float = 1.0
+    balanced_g_labels: bool = False
     aug: str = "translation,cutout"
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05
@@ -145,6 +146,11 @@ class Trainer:
         """Labels for fakes: drawn from the real data's (joint) label distribution."""
         return self.labels[torch.randint(0, len(self.labels), (n,), generator=self.rng)].to(self.device)
 
+    def uniform_labels(self, n: int) -> torch.Tensor:
+        """Labels with every attribute uniform over its values (rare values as often as common ones)."""
+        cols = [torch.randint(0, k, (n,), generator=self.rng) for k in self.ds.schema.sizes]
+        return torch.stack(cols, 1).to(self.device) if cols else self.fake_labels(n)
+
     def _autocast(self) -> contextlib.AbstractContextManager:
         return self.amp if self.amp is not None else contextlib.nullcontext()
 
@@ -182,7 +188,7 @@ class Trainer:
         stats["D/real"] = float(logits[:n].detach().mean())
         stats["D/fake"] = float(logits[n:].detach().mean())
         # G step: gradients reach G through the (unwrapped, frozen) D.
-        c = self.fake_labels(n)
+        c = self.uniform_labels(n) if self.opt.balanced_g_labels else self.fake_labels(n)
         z = torch.randn(n, zdim, generator=self.rng).to(self.device)
         self.D.requires_grad_(False)
         with self._autocast():
