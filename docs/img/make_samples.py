@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from chibi_meta import TextureGenerator
+from chibi_meta.gan.api import TextureGenerator
 
 OUT = Path(__file__).resolve().parent
 
