@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--format", default="glb", choices=("glb", "vrm", "png"))
     ap.add_argument("--texture-size", type=int, default=256, choices=(256, 512, 1024))
     ap.add_argument("--texture-format", default="png", choices=("png", "jpeg", "webp"))
-    ap.add_argument("--torch-threads", type=int, default=1)
+    ap.add_argument("--torch-threads", type=int, default=0, help="0: all CPUs (the server's default)")
     ap.add_argument("--pack-threads", type=int, default=2)
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-wait-ms", type=float, default=4.0)

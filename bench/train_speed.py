@@ -107,9 +107,10 @@ def train_speed(G: nn.Module, D: nn.Module, full: bool, batch: int, steps: int, 
         l_g.backward()
         og.step()
         D.requires_grad_(True)
-        with torch.no_grad():
-            for e, p in zip(ema, G.parameters(), strict=True):
-                e.lerp_(p, 0.01)
+        if full:
+            with torch.no_grad():
+                for e, p in zip(ema, G.parameters(), strict=True):
+                    e.lerp_(p, 0.01)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         if step >= 3:

@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--burst", type=int, default=limits.WS_RATE_BURST, help="rate-limit burst per connection")
     p.add_argument("--max-connections", type=int, default=limits.WS_MAX_CONNECTIONS)
     p.add_argument("--grace", type=float, default=limits.SHUTDOWN_GRACE_S, help="seconds to drain on SIGTERM")
-    p.add_argument("--torch-threads", type=int, default=1,
-                   help="torch intra-op threads (default 1: batching, not threads, gives throughput; 0: all CPUs)")
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="torch intra-op threads (default 0: all CPUs; measured on 2 cores: p50 21 ms vs 46 ms with 1)")
     p.add_argument("--pack-threads", type=int, default=2, help="packaging worker threads")
     p.add_argument("--deflate", action="store_true",
                    help="offer permessage-deflate: GLBs shrink ~25-40%% but each send costs ~3-4 ms of CPU")

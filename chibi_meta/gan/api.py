@@ -31,7 +31,8 @@ from chibi_meta.limits import MAX_TRUNCATION
 log = logging.getLogger(__name__)
 FORMAT = "chibi-meta-generator/1"
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "model" / "generator.safetensors"
-CHUNK = 8  # rows per forward pass; fixed so that outputs are batch-independent
+CHUNK = 4  # rows per forward pass; fixed so that outputs are batch-independent (4: a lone request
+# costs a pass of 4, ~15 ms on 2 cores, while batches of 16-32 keep ~95 % of the throughput of 8)
 
 
 def default_model_path() -> Path:
