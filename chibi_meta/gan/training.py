@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from chibi_meta.atomic import atomic_write_text
+from chibi_meta.atomic import atomic_write_text, atomic_writer
 from chibi_meta.data.store import Dataset, load_dataset
 from chibi_meta.errors import DataError, MissingDependency, UsageError
 from chibi_meta.gan import augment, checkpoint, loss
@@ -118,6 +118,7 @@ class Trainer:
         self.step = 0
         self.nimg = 0
         self.elapsed = 0.0  # training seconds over all segments
+        self._saved_step: int | None = None  # the step of the last checkpoint written
         self.images = torch.from_numpy(self.ds.images)  # uint8 NHWC, stays on the CPU
         self.labels = torch.from_numpy(self.ds.labels)
         self.rng = torch.Generator().manual_seed(opt.seed * 1000 + self.rank)
@@ -315,7 +316,7 @@ class Trainer:
             writer.close()
 
     def _snapshot(self, writer: object) -> None:
-        if getattr(self, "_saved_step", None) == self.step:
+        if self._saved_step == self.step:
             return
         self._saved_step = self.step
         self.save()
@@ -325,8 +326,6 @@ class Trainer:
             grid = self.sample_grid()
             (self.out / "samples").mkdir(exist_ok=True)
             img = Image.fromarray(grid.permute(1, 2, 0).numpy())
-            from chibi_meta.atomic import atomic_writer
-
             with atomic_writer(self.out / "samples" / f"kimg-{self.nimg // 1000:05d}.png") as f:
                 img.save(f, format="PNG")
             if writer is not None:
