@@ -8,7 +8,6 @@ shards of ``SHARD`` images rendered by a process pool; a rerun renders only miss
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -44,17 +43,10 @@ def check_resolved(full: dict[str, str], options: dict) -> None:
 def render_labelled(i: int, size: int) -> tuple[np.ndarray, list[int]]:
     """Image ``i``: attributes drawn from the schema's distribution with seed ``i``, pinned in DiceBear;
     the rest (eyebrows, earrings, details) is DiceBear's own choice from the seed ``chibi-<i>``."""
-    from PIL import Image
-
-    Avatar, _, resvg_py = dicebear._require()
     full = ADVENTURER.resolve(i)
-    av = Avatar(dicebear._style(), dicebear.dicebear_options(i, full, size))
-    check_resolved(full, av.to_json()["options"])
-    png = bytes(resvg_py.svg_to_bytes(svg_string=av.to_string()))
-    img = Image.open(io.BytesIO(png)).convert("RGBA")
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.Resampling.LANCZOS)
-    return np.asarray(img, dtype=np.uint8), ADVENTURER.encode(full)
+    av = dicebear.avatar(i, full, size)
+    check_resolved(full, av.to_json()["options"])  # type: ignore[attr-defined]
+    return dicebear.rasterise(av.to_string(), size), ADVENTURER.encode(full)  # type: ignore[attr-defined]
 
 
 def _render_shard(args: tuple[Path, int, int, int]) -> str:

@@ -72,21 +72,31 @@ def dicebear_options(seed: int, attrs: Mapping[str, str], size: int) -> dict:
     return opts
 
 
-def render_svg(seed: int, attrs: Mapping[str, str] | None = None, size: int = 128) -> tuple[str, dict]:
-    """SVG text and the full attribute set used. ``attrs`` may be partial; the rest is resolved."""
+def avatar(seed: int, full: Mapping[str, str], size: int) -> object:
+    """The DiceBear Avatar with every attribute of the resolved set ``full`` pinned."""
     Avatar, _, _ = _require()
-    full = ADVENTURER.resolve(seed, attrs)
-    return Avatar(_style(), dicebear_options(seed, full, size)).to_string(), full
+    return Avatar(_style(), dicebear_options(seed, full, size))
 
 
-def render(seed: int, attrs: Mapping[str, str] | None = None, size: int = 128) -> tuple[np.ndarray, dict]:
-    """An (size, size, 4) uint8 RGBA image and the full attribute set it shows."""
+def rasterise(svg: str, size: int) -> np.ndarray:
+    """SVG text -> (size, size, 4) uint8 RGBA, through resvg."""
     from PIL import Image
 
     _, _, resvg_py = _require()
-    svg, full = render_svg(seed, attrs, size)
     png = bytes(resvg_py.svg_to_bytes(svg_string=svg))
     img = Image.open(io.BytesIO(png)).convert("RGBA")
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.LANCZOS)
-    return np.asarray(img, dtype=np.uint8).copy(), full
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+def render_svg(seed: int, attrs: Mapping[str, str] | None = None, size: int = 128) -> tuple[str, dict]:
+    """SVG text and the full attribute set used. ``attrs`` may be partial; the rest is resolved."""
+    full = ADVENTURER.resolve(seed, attrs)
+    return avatar(seed, full, size).to_string(), full  # type: ignore[attr-defined]
+
+
+def render(seed: int, attrs: Mapping[str, str] | None = None, size: int = 128) -> tuple[np.ndarray, dict]:
+    """An (size, size, 4) uint8 RGBA image and the full attribute set it shows."""
+    svg, full = render_svg(seed, attrs, size)
+    return rasterise(svg, size), full
