@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from chibi_meta.errors import ModelError
-from chibi_meta.gan import checkpoint
+from chibi_meta.gan import checkpoint, loss
 from chibi_meta.gan.api import TextureGenerator, export_generator
 from chibi_meta.gan.training import Trainer, TrainOptions
 from tests.conftest import ROOT, run_cli
@@ -41,6 +42,32 @@ def test_two_training_steps_on_cpu_change_weights(small_dataset: Path, tmp_path:
     assert any(not torch.equal(d_before[k], v) for k, v in tr.D.state_dict().items())
     assert tr.step == 2 and tr.nimg == 16
     assert json.loads((tmp_path / "run" / "options.json").read_text())["batch"] == 8
+
+
+def test_class_balanced_aux_loss() -> None:
+    labels = torch.tensor([[0, 1], [0, 0], [0, 1], [1, 1]])  # attribute 0: 3 x value 0, 1 x value 1
+    w = loss.inverse_frequency_weights(labels, (3, 2))
+    # Value 2 of attribute 0 never occurs: weight 0; the rest: 1 / (K p).
+    assert torch.allclose(w[0], torch.tensor([1 / (3 * 0.75), 1 / (3 * 0.25), 0.0]))
+    assert torch.allclose(w[1][labels[:, 1]].mean(), torch.tensor(1.0))  # mean 1 under the data
+    logits = [torch.randn(4, 3), torch.randn(4, 2)]
+    plain = loss.aux_loss(logits, labels)
+    expect = sum(F.cross_entropy(lg, labels[:, i]) for i, lg in enumerate(logits)) / 2
+    assert torch.allclose(plain, expect)
+    weighted = loss.aux_loss(logits, labels, w)
+    ce0 = F.cross_entropy(logits[0], labels[:, 0], reduction="none")
+    ce1 = F.cross_entropy(logits[1], labels[:, 1], reduction="none")
+    manual = ((ce0 * w[0][labels[:, 0]]).mean() + (ce1 * w[1][labels[:, 1]]).mean()) / 2
+    assert torch.allclose(weighted, manual)
+    # The rare value (attribute 0, value 1) now costs 1/(3*0.25) / (1/(3*0.75)) = 3x the common one.
+    assert float(w[0][1] / w[0][0]) == pytest.approx(3.0)
+
+
+def test_balanced_options_train(small_dataset: Path, tmp_path: Path) -> None:
+    tr = Trainer(_opts(small_dataset, tmp_path / "run", balanced_aux=True, balanced_g_labels=True))
+    assert tr.aux_class_weights is not None and len(tr.aux_class_weights) == len(tr.ds.schema.sizes)
+    stats = tr.train_step()
+    assert np.isfinite(stats["loss/D_aux"]) and np.isfinite(stats["loss/G_aux"])
 
 
 def test_checkpoint_round_trip(small_dataset: Path, tmp_path: Path) -> None:

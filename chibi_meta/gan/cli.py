@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary classifier loss (default 1)")
     t.add_argument("--balanced-g-labels", action="store_true",
                    help="G steps ask for every attribute value equally often (helps rare values)")
+    t.add_argument("--balanced-aux", action="store_true",
+                   help="D's classifier heads weight each value by 1/frequency (so D learns rare values)")
     t.add_argument("--aug", default="translation,cutout", help="DiffAugment policy (translation,cutout,color)")
     t.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life in kimg (default 10)")
     t.add_argument("--snapshot-minutes", type=float, default=5.0, help="checkpoint interval (default 5)")
@@ -40,7 +42,7 @@ def _train(args: argparse.Namespace) -> int:
     opt = TrainOptions(
         data=args.data, out=args.out, minutes=args.minutes, kimg=args.kimg, batch=args.batch, lr_g=args.lr,
         lr_d=args.lr, betas=(args.beta1, 0.99), r1_gamma=args.r1_gamma, aux_weight=args.aux_weight,
-        balanced_g_labels=args.balanced_g_labels, aug=args.aug,
+        balanced_g_labels=args.balanced_g_labels, balanced_aux=args.balanced_aux, aug=args.aug,
         ema_kimg=args.ema_kimg,
         snapshot_minutes=args.snapshot_minutes, metrics_minutes=args.metrics_minutes, seed=args.seed,
         device=args.device, threads=args.threads, tensorboard=not args.no_tensorboard,

@@ -53,6 +53,7 @@ class TrainOptions:
     r1_every: int = 16
     aux_weight: float = 1.0
     balanced_g_labels: bool = False
+    balanced_aux: bool = False
     aug: str = "translation,cutout"
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05
@@ -122,6 +123,10 @@ class Trainer:
         self.images = torch.from_numpy(self.ds.images)  # uint8 NHWC, stays on the CPU
         self.labels = torch.from_numpy(self.ds.labels)
         self.rng = torch.Generator().manual_seed(opt.seed * 1000 + self.rank)
+        self.aux_class_weights = None
+        if opt.balanced_aux:
+            weights = loss.inverse_frequency_weights(self.labels, self.ds.schema.sizes)
+            self.aux_class_weights = [w.to(self.device) for w in weights]
         if resume:
             self._load()
         elif self.rank == 0:
@@ -174,7 +179,7 @@ class Trainer:
             logits, aux = self.D_ddp(x, torch.cat([c_real, c_fake]))
             logits = logits.float()
         l_d = loss.d_loss(logits[:n], logits[n:])
-        l_aux = loss.aux_loss([a[:n] for a in aux], c_real)
+        l_aux = loss.aux_loss([a[:n] for a in aux], c_real, self.aux_class_weights)
         total = l_d + self.opt.aux_weight * l_aux
         stats["loss/D_aux"] = float(l_aux.detach())
         if do_r1:
