@@ -29,6 +29,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from chibi_meta.avatar.png import encode_png
 from chibi_meta.data.attributes import hair_rgb, skin_rgb
 from chibi_meta.errors import UsageError
 
@@ -184,11 +185,11 @@ def encode(image: np.ndarray, fmt: str) -> bytes:
     """PNG / JPEG / WebP bytes with fixed settings (deterministic). RGBA is kept for PNG and WebP only."""
     from PIL import Image
 
+    if fmt == "png":
+        return encode_png(image)
     im = Image.fromarray(image)
     buf = io.BytesIO()
-    if fmt == "png":
-        im.save(buf, format="PNG", compress_level=3)
-    elif fmt == "jpeg":
+    if fmt == "jpeg":
         im.convert("RGB").save(buf, format="JPEG", quality=92, subsampling=0, optimize=False)
     elif fmt == "webp":
         im.save(buf, format="WEBP", quality=90, method=2, exact=False)

@@ -10,7 +10,6 @@ small pool, disk I/O in another.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import secrets
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from chibi_meta import limits
+from chibi_meta.avatar import png
 from chibi_meta.bridge.batcher import Batcher
 from chibi_meta.bridge.cache import Asset, AssetCache
 from chibi_meta.bridge.protocol import (
@@ -69,16 +69,8 @@ def _server_version() -> str:
 
 def encode_png(texture: np.ndarray, provenance: Mapping[str, Any] | None = None) -> bytes:
     """The bare texture as PNG, deterministic (fixed compression, provenance in a tEXt chunk)."""
-    from PIL import Image, PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    if provenance:
-        info.add_text("chibi_meta", json.dumps(provenance, sort_keys=True, separators=(",", ":")))
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(texture, dtype=np.uint8), "RGBA").save(
-        buf, format="PNG", compress_level=6, pnginfo=info
-    )
-    return buf.getvalue()
+    text = {"chibi_meta": json.dumps(provenance, sort_keys=True, separators=(",", ":"))} if provenance else None
+    return png.encode_png(np.ascontiguousarray(texture, dtype=np.uint8), text)
 
 
 def _generator_chunk(generator: Generator) -> int:
