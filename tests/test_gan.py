@@ -260,6 +260,14 @@ def test_eval_reports_every_metric_and_writes_a_card(tiny_model: Path, small_dat
         assert 0 <= res[f"acc_gen/{attr}"] <= 1 and 0 <= res[f"acc_real/{attr}"] <= 1
     assert res["fd_gen_real"] >= 0 and res["fd_real_real"] >= 0
     assert res["diversity_ratio"] > 0 and res["intra_attr_pixel_l1"] >= 0
+    # Per-value accuracies for the attributes with few values (skin 4, glasses 6), none for hair style (45).
+    per_value = {k for k in res if k.startswith("acc_gen/") and "=" in k}
+    assert per_value and {k.split("/")[1].split("=")[0] for k in per_value} <= {"skin", "glasses"}
+    for k in per_value:
+        key = k.split("/", 1)[1]
+        assert 0 <= res[k] <= 1 and res[f"count/{key}"] >= 1
+    assert sum(res[f"count/{k.split('/', 1)[1]}"] for k in per_value if k.startswith("acc_gen/skin=")) == res["n"]
     card = (tmp_path / "card.md").read_text()
+    assert "| attribute = value |" in card
     assert "Lisa" not in card or "CC BY" in card
     assert "| hair_color |" in card and res["model_id"] in card

@@ -2,7 +2,9 @@
 
 * **Attribute accuracy**: generate textures for attribute sets drawn from held-out real labels; the
   classifier predicts each attribute; the share it gets right. The classifier's accuracy on the
-  held-out real images is the ceiling; we report generated / ceiling.
+  held-out real images is the ceiling; we report generated / ceiling. Attributes with at most
+  ``PER_VALUE_MAX`` values also get it per value (``acc_gen/glasses=glasses03``), since a rare
+  value that is never drawn barely moves the mean.
 * **Fréchet distance** (FID-style) between Gaussian fits of the classifier's 256-d penultimate
   features of real and generated images; the real-vs-real figure (two disjoint real sets of the
   same size) is the floor it should approach.
@@ -29,6 +31,7 @@ from chibi_meta.gan import checkpoint
 log = logging.getLogger(__name__)
 CLASSIFIER = "classifier.safetensors"
 HOLDOUT = 2000  # the last HOLDOUT images of a dataset are never used to train the classifier
+PER_VALUE_MAX = 8  # attributes with at most this many values also get per-value accuracies
 
 
 class Classifier(nn.Module):
@@ -168,6 +171,13 @@ def evaluate(G: nn.Module, ds: Dataset, n: int = 2000, seed: int = 0, train_if_m
         res[f"acc_real/{a.name}"] = round(acc_r, 4)
         res[f"acc_gen/{a.name}"] = round(acc_f, 4)
         res[f"acc_ratio/{a.name}"] = round(acc_f / max(acc_r, 1e-9), 4)
+        if len(a.values) <= PER_VALUE_MAX:  # which values are learnt (the mean hides rare ones)
+            for v, value in enumerate(a.values):
+                m = real_lab[:, j] == v
+                if m.any():
+                    res[f"acc_real/{a.name}={value}"] = round(float((p_real[m, j] == v).mean()), 4)
+                    res[f"acc_gen/{a.name}={value}"] = round(float((p_fake[m, j] == v).mean()), 4)
+                    res[f"count/{a.name}={value}"] = int(m.sum())
     train_idx = np.random.default_rng(seed).choice(len(ds) - hold, size=n, replace=False)
     _, f_real2 = predict(clf, ds.images[np.sort(train_idx)])
     res["fd_gen_real"] = round(frechet(f_fake, f_real), 3)

@@ -25,6 +25,14 @@ def metrics_table(res: Mapping[str, object], schema_names: tuple[str, ...]) -> s
               f"| diversity ratio (generated / real) | {res.get('diversity_ratio')} |",
               f"| intra-attribute pixel L1 | {res.get('intra_attr_pixel_l1')} |",
               f"| images per side | {res.get('n')} |"]
+    per_value = [(k.split("/", 1)[1], v) for k, v in res.items() if k.startswith("acc_gen/") and "=" in k]
+    if per_value:
+        lines += ["", "Per value (attributes with few values; images = held-out images with that value):", "",
+                  "| attribute = value | images | real | generated |", "| --- | --- | --- | --- |"]
+        for key, g in per_value:
+            name, value = key.split("=", 1)
+            lines.append(f"| {name} = {value} | {res.get(f'count/{key}')} | {res.get(f'acc_real/{key}', 0):.1%} "
+                         f"| {g:.1%} |")
     return "\n".join(lines)
 
 
