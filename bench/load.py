@@ -4,7 +4,8 @@
     python bench/load.py --model runs/x/generator.safetensors --scenarios miss1,miss32,hit,c256
     python bench/load.py --url ws://host:8765 --token T   # an existing server (no RSS figure)
 
-Prints, per scenario: throughput, p50/p95/p99 latency (client side, request sent -> asset received),
+Each scenario runs ``--repeat`` times (default 3) on the same server and a MEDIAN line follows.
+Prints, per run: throughput, p50/p95/p99 latency (client side, request sent -> asset received),
 reply codes, the server's batch-size histogram for the scenario and the server's peak RSS (VmHWM).
 Every client keeps ``--in-flight`` requests outstanding; a `busy` reply is counted and retried after
 its ``retry_after_ms``. Cache-miss scenarios use fresh random seeds, so nothing is cached.
@@ -158,6 +159,26 @@ def _peak_rss_mb(pid: int) -> float | None:
     return round(int(m.group(1)) / 1024, 1) if m else None
 
 
+def _run_once(name: str, url: str, proc: subprocess.Popen | None, args: argparse.Namespace) -> dict[str, Any]:
+    cpu0 = _cpu_s(proc.pid if proc else None)
+    r = asyncio.run(run_scenario(name, url, args.token, args))
+    cpu1 = _cpu_s(proc.pid if proc else None)
+    r["server_peak_rss_mb"] = _peak_rss_mb(proc.pid) if proc else None
+    if cpu0 is not None and cpu1 is not None and r["served"]:
+        # CPU per asset does not depend much on what else runs on the machine: 2 cores / this
+        # is the throughput two idle cores would give (the scenario includes warm-up requests)
+        r["server_cpu_ms_per_asset"] = round((cpu1 - cpu0) * 1000 / r["served"], 2)
+    lat = r["latency_ms"]
+    print(f"{name:7s} clients={r['clients']:<4d} x{r['requests_per_client']:<4d} cache={r['cache']:4s} "
+          f"served={r['served']:<5d} {r['throughput_per_s']:7.1f}/s  p50={lat['p50']:.1f} "
+          f"p95={lat['p95']:.1f} p99={lat['p99']:.1f} ms  rss={r['server_peak_rss_mb']} MB", flush=True)
+    print(f"        codes={r['codes']} batches={r['batch_histogram']}", flush=True)
+    g = r["server_generate_ms_so_far"] or {}
+    print(f"        server: forward pass p50={g.get('p50')} ms (all scenarios so far), "
+          f"CPU per asset={r.get('server_cpu_ms_per_asset')} ms", flush=True)
+    return r
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="an already running server (default: start one)")
@@ -175,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-wait-ms", type=float, default=4.0)
     ap.add_argument("--queue", type=int, default=256)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each scenario; the summary line is the median")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--server-log", default=os.path.join(tempfile.gettempdir(), "chibi-bench-server.log"),
                     help="stderr of the started server")
@@ -189,23 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.scenarios.split(","):
             if name not in SCENARIOS:
                 raise SystemExit(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
-            cpu0 = _cpu_s(proc.pid if proc else None)
-            r = asyncio.run(run_scenario(name, url, args.token, args))
-            cpu1 = _cpu_s(proc.pid if proc else None)
-            r["server_peak_rss_mb"] = _peak_rss_mb(proc.pid) if proc else None
-            if cpu0 is not None and cpu1 is not None and r["served"]:
-                # CPU per asset does not depend much on what else runs on the machine: 2 cores / this
-                # is the throughput two idle cores would give (the scenario includes warm-up requests)
-                r["server_cpu_ms_per_asset"] = round((cpu1 - cpu0) * 1000 / r["served"], 2)
-            results.append(r)
-            lat = r["latency_ms"]
-            print(f"{name:7s} clients={r['clients']:<4d} x{r['requests_per_client']:<4d} cache={r['cache']:4s} "
-                  f"served={r['served']:<5d} {r['throughput_per_s']:7.1f}/s  p50={lat['p50']:.1f} "
-                  f"p95={lat['p95']:.1f} p99={lat['p99']:.1f} ms  rss={r['server_peak_rss_mb']} MB", flush=True)
-            print(f"        codes={r['codes']} batches={r['batch_histogram']}", flush=True)
-            g = r["server_generate_ms_so_far"] or {}
-            print(f"        server: forward pass p50={g.get('p50')} ms (all scenarios so far), "
-                  f"CPU per asset={r.get('server_cpu_ms_per_asset')} ms", flush=True)
+            runs = [_run_once(name, url, proc, args) for _ in range(max(args.repeat, 1))]
+            results += runs
+            if len(runs) > 1:
+                med = {k: round(float(np.median([r["latency_ms"][k] for r in runs])), 2) for k in ("p50", "p99")}
+                tput = [r["throughput_per_s"] for r in runs]
+                print(f"{name:7s} MEDIAN of {len(runs)}: {float(np.median(tput)):.1f}/s (runs {tput})  "
+                      f"p50={med['p50']} p99={med['p99']} ms  peak rss={runs[-1]['server_peak_rss_mb']} MB", flush=True)
     finally:
         if proc is not None:
             proc.terminate()
