@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -184,6 +186,19 @@ def test_disk_cache_is_shared_and_bounded(tmp_path) -> None:
     hit = b.get_disk(keys[-1])
     assert hit is not None and hit.data == b"z" * 100
     assert b.get_disk("../../etc/passwd") is None
+
+
+def test_disk_cache_evicts_least_recently_used(tmp_path) -> None:
+    keys = [f"{i:064x}" for i in range(4)]
+    c = AssetCache(disk_dir=tmp_path, disk_bytes=350)
+    for age, k in zip((300, 200, 100), keys[:3], strict=True):  # written 300, 200, 100 s ago
+        c.put(k, Asset.of(b"z" * 100))
+        t = time.time() - age
+        os.utime(c._path(k), (t, t))
+    assert c.get_disk(keys[0]) is not None  # the oldest file is used again: now the newest
+    c.put(keys[3], Asset.of(b"z" * 100))  # 400 > 350 bytes: evict down to 315, i.e. one file
+    left = {p.stem for p in tmp_path.glob("??/*.bin")}
+    assert left == {keys[0], keys[2], keys[3]}  # keys[1], least recently used, went
 
 
 def test_token_auth() -> None:

@@ -3,7 +3,8 @@
 :class:`AssetCache` is an LRU in memory bounded by bytes, backed optionally by a folder on disk
 that several server replicas may share: files are written atomically (temp + rename), named by
 the request key, so a reader never sees half a file and two replicas writing the same key write
-the same bytes. Each replica evicts the oldest files when the folder grows past its budget.
+the same bytes. A disk hit touches the file's mtime, so when the folder grows past its budget each
+replica evicts the files least recently used by any replica (down to 90 % of the budget).
 """
 
 from __future__ import annotations
@@ -85,10 +86,13 @@ class AssetCache:
         """Blocking (file I/O): call from a worker thread."""
         if self.disk_dir is None or not _KEY.match(key):
             return None
+        path = self._path(key)
         try:
-            data = self._path(key).read_bytes()
+            data = path.read_bytes()
         except OSError:
             return None
+        with contextlib.suppress(OSError):  # last use, for LRU eviction (a read-only cache still serves)
+            os.utime(path)
         asset = Asset.of(data)
         self._put_memory(key, asset)
         return asset
