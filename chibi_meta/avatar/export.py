@@ -72,7 +72,8 @@ def open_texture_source(model: str | os.PathLike | None = None) -> object:
             raise UsageError(f"model file {path} does not exist")
     elif model:
         raise UsageError("--model needs the generator (chibi_meta.gan), which is not installed")
-    log.info("no generator model found; using the DiceBear renderer as the texture source")
+    log.warning("no generator model at %s; textures come from the DiceBear renderer instead (pass --model, "
+                "or reinstall chibi-meta to restore the shipped model)", api.default_model_path() if api else "?")
     return DicebearSource()
 
 
