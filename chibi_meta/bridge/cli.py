@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pack-threads", type=int, default=2, help="packaging worker threads")
     p.add_argument("--deflate", action="store_true",
                    help="offer permessage-deflate: GLBs shrink ~25-40%% but each send costs ~3-4 ms of CPU")
+    p.add_argument("--no-preview", action="store_true",
+                   help="do not serve the artist preview page at http://HOST:PORT/preview/ (docs/preview.md)")
     p.add_argument("--no-warmup", action="store_true", help="skip the warm-up generation at start")
     p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     p.set_defaults(func=serve_main)
@@ -134,7 +136,7 @@ def serve_main(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, tokens=_tokens(args.token), origins=origins,
         max_in_flight=args.max_in_flight, rate_per_s=args.rate, rate_burst=args.burst,
         max_connections=args.max_connections, grace_s=args.grace,
-        compression="deflate" if args.deflate else None,
+        compression="deflate" if args.deflate else None, preview=not args.no_preview,
     )
     server = BridgeServer(engine, config)
 
@@ -145,6 +147,9 @@ def serve_main(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await server.start()
         print(f"chibi-meta serve: listening on ws://{args.host}:{server.port}", file=sys.stderr, flush=True)
+        if config.preview:
+            print(f"chibi-meta serve: preview page on http://{args.host}:{server.port}/preview/", file=sys.stderr,
+                  flush=True)
         await stop.wait()
         await server.shutdown()
 

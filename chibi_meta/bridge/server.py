@@ -4,7 +4,8 @@ Everything about message syntax lives in :mod:`chibi_meta.bridge.protocol`; ever
 producing assets in :mod:`chibi_meta.bridge.engine`. This module only moves frames: it checks the
 HTTP handshake (``GET /healthz``, bearer token, origin, connection count), enforces per-connection
 limits (rate, requests in flight), runs each request as a task so replies finish in any order,
-and sends each result as a JSON header immediately followed by one binary frame.
+and sends each result as a JSON header immediately followed by one binary frame. Plain GETs under
+``/preview`` get the artist page's files (:mod:`chibi_meta.preview`), which is just another client.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from chibi_meta.bridge import protocol as P
 from chibi_meta.bridge.auth import TokenAuth
 from chibi_meta.bridge.engine import Engine
 from chibi_meta.errors import Busy, ChibiError, LimitExceeded, ProtocolError
+from chibi_meta.preview import respond as preview_response
 
 log = logging.getLogger("chibi_meta.bridge.server")
 _conn_ids = itertools.count(1)
@@ -59,6 +61,7 @@ class ServerConfig:
     close_timeout_s: float = limits.WS_CLOSE_TIMEOUT_S
     grace_s: float = limits.SHUTDOWN_GRACE_S
     compression: str | None = None  # assets are PNG/GLB: deflate costs CPU and saves little
+    preview: bool = True  # serve the artist preview page at /preview/ (docs/preview.md)
 
 
 class TokenBucket:
@@ -169,6 +172,13 @@ class BridgeServer:
         h = Headers({"Content-Type": "application/json", "Content-Length": str(len(data)), **headers})
         return Response(status.value, status.phrase, h, data)
 
+    def _preview(self, target: str) -> Response:
+        """The artist page's static files (chibi_meta.preview), or 404 when ``config.preview`` is off."""
+        if not self.config.preview:
+            return self._http(http.HTTPStatus.NOT_FOUND, {"error": "not_found", "message": "the preview is off"})
+        status, reason, headers, body = preview_response(target)
+        return Response(status, reason, Headers(headers), body)
+
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
@@ -179,6 +189,8 @@ class BridgeServer:
                 {"status": "ok", "model_id": self.engine.gen.model_id, "connections": len(self._conns),
                  "queue_depth": self.engine.pending},
             )
+        if path == "/preview" or path.startswith("/preview/"):
+            return self._preview(request.path)
         if self.draining:
             return self._http(http.HTTPStatus.SERVICE_UNAVAILABLE, {"error": "busy", "message": "shutting down"})
         if len(self._conns) >= self.config.max_connections:
