@@ -269,5 +269,13 @@ def test_eval_reports_every_metric_and_writes_a_card(tiny_model: Path, small_dat
     assert sum(res[f"count/{k.split('/', 1)[1]}"] for k in per_value if k.startswith("acc_gen/skin=")) == res["n"]
     card = (tmp_path / "card.md").read_text()
     assert "| attribute = value |" in card
+    # Rewriting the card keeps its hand-written training history.
+    (tmp_path / "card.md").write_text(card + "\n## Training history\n\n- 0 to 1 kimg: defaults.\n")
+    r = run_cli("eval", "--model", str(tiny_model), "--data", str(small_dataset), "-n", "12",
+                "--card", str(tmp_path / "card.md"))
+    assert r.returncode == 0, r.stderr
+    again = (tmp_path / "card.md").read_text()
+    assert again.count("## Training history") == 1 and again.endswith("- 0 to 1 kimg: defaults.\n")
+    assert "| attribute = value |" in again
     assert "Lisa" not in card or "CC BY" in card
     assert "| hair_color |" in card and res["model_id"] in card

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from chibi_meta.limits import MAX_SEED, MAX_TRUNCATION
 
@@ -112,9 +113,11 @@ def _eval(args: argparse.Namespace) -> int:
     if args.out:
         atomic_write_text(args.out, text + "\n")
     if args.card:
-        from chibi_meta.gan.modelcard import model_card
+        from chibi_meta.gan.modelcard import keep_history, model_card
 
-        atomic_write_text(args.card, model_card(gen, res))
+        card = Path(args.card)
+        old = card.read_text(encoding="utf-8") if card.is_file() else None
+        atomic_write_text(card, keep_history(model_card(gen, res), old))
     sys.stdout.write(text + "\n")
     return 0
 

@@ -36,6 +36,20 @@ def metrics_table(res: Mapping[str, object], schema_names: tuple[str, ...]) -> s
     return "\n".join(lines)
 
 
+HISTORY = "\n## Training history"
+
+
+def keep_history(card: str, old: str | None) -> str:
+    """``card`` plus the hand-written "## Training history" section (and all after it) of ``old``.
+
+    A run's history (which options changed at which kimg, and why) is not in the model file, so
+    rewriting a card with new figures keeps it.
+    """
+    if not old or HISTORY not in old:
+        return card
+    return card.rstrip("\n") + "\n" + old[old.index(HISTORY):]
+
+
 def model_card(gen: TextureGenerator, res: Mapping[str, object]) -> str:
     m = gen.meta
     hours = float(m.get("train_seconds", 0)) / 3600
