@@ -4,6 +4,8 @@ python docs/img/make_samples.py [--model PATH]
 
 samples_64.png: 64 random samples (seeds 0..63, every attribute sampled from the data).
 hair_colors.png: 4 seeds (rows) x 8 hair colours (columns): the rest of each avatar stays.
+glasses.png: 4 seeds (rows) x the 6 glasses values (columns, none first).
+skins.png: 4 seeds (rows) x the 4 skin tones (columns).
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def main() -> None:
     seeds = [3, 10, 21, 42]
     imgs = gen.generate([s for s in seeds for _ in colours], [{"hair_color": c} for _ in seeds for c in colours])
     grid(imgs, len(colours)).save(OUT / "hair_colors.png", optimize=True)
+    for attr, name in (("glasses", "glasses.png"), ("skin", "skins.png")):
+        values = gen.schema.attributes[gen.schema.names.index(attr)].values
+        imgs = gen.generate([s for s in seeds for _ in values], [{attr: v} for _ in seeds for v in values])
+        grid(imgs, len(values)).save(OUT / name, optimize=True)
 
 
 if __name__ == "__main__":
