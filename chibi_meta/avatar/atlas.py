@@ -183,10 +183,10 @@ def compose_region(background: np.ndarray, texture: np.ndarray, rect: tuple[floa
 
 def encode(image: np.ndarray, fmt: str) -> bytes:
     """PNG / JPEG / WebP bytes with fixed settings (deterministic). RGBA is kept for PNG and WebP only."""
-    from PIL import Image
-
     if fmt == "png":
         return encode_png(image)
+    from PIL import Image
+
     im = Image.fromarray(image)
     buf = io.BytesIO()
     if fmt == "jpeg":

@@ -73,14 +73,8 @@ def lookup(path: str) -> tuple[bytes, str] | None:
     or fragment, which are ignored. Names are matched exactly against the whitelist: no decoding,
     no normalisation, so ``..``, ``%2e``, ``\\`` and absolute paths never match.
     """
-    name = path.split("?", 1)[0].split("#", 1)[0]
-    if name == "":
-        name = INDEX
-    if "\\" in name or "%" in name or "\x00" in name or name.startswith("/"):
-        return None
-    if not all(_SAFE_SEGMENT.fullmatch(seg) for seg in name.split("/")):
-        return None  # empty, ".", ".." or odd segments
-    entry = _whitelist().get(name)
+    name = path.split("?", 1)[0].split("#", 1)[0] or INDEX
+    entry = _whitelist().get(name)  # keys are plain relative names: "..", "%2e", "\\", "/x" never match
     if entry is None:
         return None
     try:
