@@ -66,6 +66,12 @@ class ModelError(ChibiError):
     code = "internal"
 
 
+class TextureError(UsageError):
+    """A texture that cannot become an avatar (its alpha is empty, the wrong shape, ...)."""
+
+    code = "invalid_value"
+
+
 class MeshError(ChibiError):
     """A base mesh cannot be used (no skin, no bones, no face UVs, external URIs...)."""
 
