@@ -1,0 +1,153 @@
+"""Named poses of a VRM humanoid, in VRM *normalized* humanoid space.
+
+A :class:`Pose` gives, per VRM humanoid bone, a local rotation as a quaternion ``(x, y, z, w)`` of
+the *normalized* bone: every normalized bone's rest frame is world-aligned (T-pose, facing +Z, +Y up,
+the avatar's left on +X), so a rotation means the same motion on any rig whatever its bone axes
+(``chibi_meta.avatar.skinning`` retargets it onto the raw bones as three-vrm does). ``hips_offset``
+moves the hips in world space, in metres of the reference skeleton of ``chibi_meta.avatar.clips``
+(hips ``REFERENCE_HIPS_HEIGHT`` = 0.33 m above the floor); an avatar whose hips are at height ``h``
+moves them by ``hips_offset * h / REFERENCE_HIPS_HEIGHT``, as three-vrm-animation scales a VRM
+Animation's hips track. Bones a pose does not name stay at rest.
+
+``POSES`` holds the fixed poses, :func:`walk_phases` samples the walk clip of
+``chibi_meta.avatar.clips`` and :func:`pose_set` is the deformation pose set of the avatar checks:
+A-pose, arms up, sitting, 8 phases of the walk, head turned 60 degrees left and right.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from chibi_meta.avatar import clips as _clips
+
+Quat = tuple[float, float, float, float]
+IDENTITY: Quat = (0.0, 0.0, 0.0, 1.0)
+
+# VRM 1.0 humanoid hierarchy: bone -> parent bone (hips is the root). A pose may name a bone an
+# avatar lacks (the optional ones); its rotation then passes to the bone's children.
+HUMANOID_PARENT: dict[str, str | None] = {
+    "hips": None, "spine": "hips", "chest": "spine", "upperChest": "chest", "neck": "upperChest",
+    "head": "neck", "leftEye": "head", "rightEye": "head", "jaw": "head",
+}  # fmt: skip
+for _s in ("left", "right"):
+    HUMANOID_PARENT.update({
+        f"{_s}UpperLeg": "hips", f"{_s}LowerLeg": f"{_s}UpperLeg", f"{_s}Foot": f"{_s}LowerLeg",
+        f"{_s}Toes": f"{_s}Foot", f"{_s}Shoulder": "upperChest", f"{_s}UpperArm": f"{_s}Shoulder",
+        f"{_s}LowerArm": f"{_s}UpperArm", f"{_s}Hand": f"{_s}LowerArm",
+        f"{_s}ThumbMetacarpal": f"{_s}Hand", f"{_s}ThumbProximal": f"{_s}ThumbMetacarpal",
+        f"{_s}ThumbDistal": f"{_s}ThumbProximal",
+    })  # fmt: skip
+    for _f in ("Index", "Middle", "Ring", "Little"):
+        HUMANOID_PARENT.update({
+            f"{_s}{_f}Proximal": f"{_s}Hand", f"{_s}{_f}Intermediate": f"{_s}{_f}Proximal",
+            f"{_s}{_f}Distal": f"{_s}{_f}Intermediate",
+        })  # fmt: skip
+HUMAN_BONES = tuple(HUMANOID_PARENT)
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Local rotations of normalized humanoid bones (x, y, z, w) and a world-space hips offset (m)."""
+
+    rotations: dict[str, Quat] = field(default_factory=dict)
+    hips_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+def axis_angle(axis: tuple[float, float, float], degrees: float) -> Quat:
+    """The quaternion (x, y, z, w) of a rotation by ``degrees`` about ``axis`` (right-handed)."""
+    n = math.sqrt(sum(a * a for a in axis))
+    h = math.radians(degrees) / 2
+    s = math.sin(h) / n
+    return (axis[0] * s, axis[1] * s, axis[2] * s, math.cos(h))
+
+
+_X, _Y, _Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
+
+REFERENCE_HIPS_HEIGHT: float = _clips.REST["hips"][1]
+# Sitting lowers the hips by the upper-leg length (of the reference skeleton; scaled like every
+# hips offset), so the thighs are level at the height of the standing knees (a chair seat at knee
+# height) and the feet stay on the floor.
+SIT_DROP: float = _clips.REST["leftUpperLeg"][1] - _clips.REST["leftLowerLeg"][1]
+
+
+def _arms(degrees_down: float) -> dict[str, Quat]:
+    # the left arm points +X: a rotation about -Z lowers it; the right arm (-X) mirrors it
+    return {"leftUpperArm": axis_angle(_Z, -degrees_down), "rightUpperArm": axis_angle(_Z, degrees_down)}
+
+
+def _head_yaw(degrees: float) -> dict[str, Quat]:
+    # +yaw about +Y turns the face (+Z) toward +X, the avatar's left; neck and head share it
+    return {"neck": axis_angle(_Y, degrees / 2), "head": axis_angle(_Y, degrees / 2)}
+
+
+POSES: dict[str, Pose] = {
+    "t": Pose(),
+    "a": Pose(_arms(40.0)),
+    "arms_up": Pose(_arms(-70.0)),
+    "sit": Pose(
+        {
+            # the legs point -Y: -90 deg about X swings them forward (+Z), +90 deg bends the knees back
+            "leftUpperLeg": axis_angle(_X, -90.0),
+            "rightUpperLeg": axis_angle(_X, -90.0),
+            "leftLowerLeg": axis_angle(_X, 90.0),
+            "rightLowerLeg": axis_angle(_X, 90.0),
+        },
+        hips_offset=(0.0, -SIT_DROP, 0.0),
+    ),
+    "head_left60": Pose(_head_yaw(60.0)),
+    "head_right60": Pose(_head_yaw(-60.0)),
+}
+
+
+def walk_phases(n: int = 8) -> list[Pose]:
+    """``n`` poses sampled evenly over one cycle of the walk clip (phase i at t = i/n of its duration)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        from chibi_meta.errors import UsageError
+
+        raise UsageError(f"walk_phases needs n >= 1, got {n!r}")
+    clip = _clips.CLIPS["walk"]
+    out = []
+    for i in range(n):
+        t = clip.duration * i / n
+        rot = {str(k): _quat(v) for k, v in clip.sample(t).items()}
+        x, y, z = (float(c) for c in clip.hips_offset(t))
+        out.append(Pose(rot, (x, y, z)))
+    return out
+
+
+def _quat(v: object) -> Quat:
+    x, y, z, w = (float(c) for c in v)  # type: ignore[attr-defined]
+    return (x, y, z, w)
+
+
+WALK_PHASES = 8
+
+
+def pose_set() -> dict[str, Pose]:
+    """The deformation pose set: A-pose, arms up, sitting, walk0..walk7, head turned +-60 degrees."""
+    out = {k: POSES[k] for k in ("a", "arms_up", "sit")}
+    out.update({f"walk{i}": p for i, p in enumerate(walk_phases(WALK_PHASES))})
+    out.update({k: POSES[k] for k in ("head_left60", "head_right60")})
+    return out
+
+
+def pose_names() -> tuple[str, ...]:
+    """Every name :func:`get_pose` accepts (without loading the walk clip)."""
+    return (*POSES, *(f"walk{i}" for i in range(WALK_PHASES)))
+
+
+def get_poses(names: Iterable[str]) -> dict[str, Pose]:
+    """The poses called ``names`` (keys of ``POSES`` or ``walk0``..``walk7``); UsageError for others.
+
+    The walk clip is sampled once, and only when a walk phase is asked for.
+    """
+    names = list(names)
+    bad = [n for n in names if n not in pose_names()]
+    if bad:
+        from chibi_meta.errors import UsageError
+
+        raise UsageError(f"unknown pose {bad[0]!r}; allowed: {', '.join(pose_names())}")
+    walk = walk_phases(WALK_PHASES) if any(n not in POSES for n in names) else []
+    return {n: POSES[n] if n in POSES else walk[int(n[4:])] for n in names}
