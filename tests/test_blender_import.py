@@ -7,9 +7,9 @@ $BPY_PYTHON instead names a Python with the PyPI ``bpy`` module. It runs without
 
 What each file must give is read from the file's own JSON (skin joints, ``extras.targetNames``,
 morph targets) and, for our own rig, from ``chibi_meta.avatar.names``; nothing is hard-coded here.
-Blender before 4.x cannot import ``EXT_texture_webp`` (a required extension in our WebP files):
-such a refusal must carry exactly Blender's message for a missing extension, and the same file
-with its WebP texture re-encoded as PNG must pass every check.
+Debian 12's Blender 3.4.1 cannot import ``EXT_texture_webp`` (a required extension in our WebP
+files; bpy 4.5 LTS can): such a refusal must carry exactly Blender's message for a missing
+extension, and the same file with its WebP texture re-encoded as PNG must pass every check.
 """
 
 from __future__ import annotations
