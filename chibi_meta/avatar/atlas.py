@@ -1,24 +1,20 @@
-"""The texture atlas: one image holding the face and the flat colours of hair, skin and clothes.
+"""The texture atlas: one image holding the head's front and back and the body's colours.
 
-Layout in UV (origin top-left, v down), the same at every texture size::
+Layout in UV (origin top-left, v down), the same at every texture size S::
 
-    +---------------------------+-------+
-    |                           | hair  |
-    |         face window       +-------+
-    |      (0..3/4 x 0..3/4)    | skin  |
-    |                           +-------+
-    |                           |clothes|
-    |                           +-------+
-    |                           | pants |
-    +--------+--------+---------+-------+
-    | shoes  | blush  |  white  |       |
-    +--------+--------+---------+-------+
+    +-----------------+-----------------+
+    |  front (0..1/2) |  back (1/2..1)  |   the drawing as generated / the back of the head
+    +-----------------+--------+--------+
+    |                          | swatch | 8 flat colours, S/8 square each:
+    |   (face states: issue 9) | blocks | skin, top, bottom, shoes, sole, accent, hair, white
+    +--------------------------+--------+
 
-The face window is a square crop of the generated texture centred on the face (between the eyes,
-above the mouth), composited over the hair colour (hair frames a chibi's face), so the atlas is
-opaque and the material needs no alpha blending. Colours come from the attribute names when they
-are known and are measured on the texture otherwise. Encoding uses fixed settings, so the same
-request always gives the same bytes.
+The front is the generated texture itself (at S = 256 its native 128 px), its colours bled outward
+past the silhouette so the rim samples the drawing's outline. The back is made from the front:
+hair where the front shows hair, the nearest hair pixel (strands continue) where the front shows
+the face above the hairline, skin at the nape below it, and the outline kept along the rim (see
+``back_image``). Colours come from the attribute names when they are known and are measured on the
+texture otherwise. Encoding uses fixed settings, so the same request always gives the same bytes.
 """
 
 from __future__ import annotations
@@ -37,7 +33,7 @@ TEXTURE_SIZES = (256, 512, 1024)
 TEXTURE_FORMATS = ("png", "jpeg", "webp")
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
-FACE_REGION = 0.75  # the face window occupies [0, FACE_REGION]^2 of the atlas
+FACE_REGION = 0.75  # artist bases: the face window's share of their own layout (compose_region)
 # Where the face sits in the generated texture (fractions of its width/height, y down), measured on
 # the DiceBear `adventurer` layout the generator learns: eyes' centres, their half extents, the crop.
 EYE_LEFT_IMG = (36.5 / 128, 69.0 / 128)  # the eye on the image's left (the avatar's right eye)
@@ -45,22 +41,36 @@ EYE_RIGHT_IMG = (67.0 / 128, 69.0 / 128)
 EYE_HALF_IMG = (13.0 / 128, 12.0 / 128)
 FACE_CENTER_IMG = (53.0 / 128, 66.0 / 128)
 WINDOW_HALF_IMG = 50.0 / 128
+CHIN_IMG = (62.0 / 128, 102.0 / 128)  # the chin: where the head meets the neck
+NAPE_IMG = 86.0 / 128  # the back's hairline for short hair (about the ears' lower end)
+MIN_HAIR_PX = 24  # hair-coloured islands smaller than this (eyebrows, freckles) are not hair
+STRAND_FADE = 5.0  # px (at 128): how far the front's strands carry on over the back
 
-_SWATCHES = {  # name -> (u0, v0) of a quarter-size block
-    "hair": (0.75, 0.0),
-    "skin": (0.75, 0.25),
-    "clothes": (0.75, 0.5),
-    "pants": (0.75, 0.75),
-    "shoes": (0.0, 0.75),
-    "blush": (0.25, 0.75),
-    "white": (0.5, 0.75),
-}
+SWATCHES = ("skin", "top", "bottom", "shoes", "sole", "accent", "hair", "white")
+_SWATCH_ORIGIN = (0.75, 0.5)  # the swatch blocks: 2 columns x 4 rows of 1/8 x 1/8
+
+
+def swatch_uv(name: str) -> np.ndarray:
+    """UV of the centre of a flat colour block."""
+    k = SWATCHES.index(name)
+    return np.array([_SWATCH_ORIGIN[0] + (k % 2 + 0.5) / 8, _SWATCH_ORIGIN[1] + (k // 2 + 0.5) / 8])
+
+
+def head_uv(uv: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """Texture coordinates of the drawing (0..1) -> atlas UV of the front or back region."""
+    u = np.clip(uv, 0.5 / 128, 1 - 0.5 / 128) * 0.5
+    u[:, 0] += np.where(back, 0.5, 0.0)
+    return u
+
+
 # cute pastel clothes, picked per avatar from its attributes
 CLOTHES_PALETTE = (
     (255, 170, 190), (170, 210, 255), (190, 235, 190), (255, 220, 150), (215, 190, 250),
     (150, 225, 220), (255, 190, 150), (245, 245, 245), (120, 150, 220), (230, 120, 130),
 )  # fmt: skip
 SHOES = (92, 62, 58)
+SOLE = (240, 236, 228)
+BOTTOMS = ((70, 96, 150), (60, 62, 72), (170, 150, 110), (40, 50, 90), (120, 80, 60), (90, 120, 90))
 BLUSH = (255, 135, 150)
 
 
@@ -69,16 +79,6 @@ def check_texture_options(texture_size: object, texture_format: object) -> None:
         raise UsageError(f"texture size {texture_size!r} is not allowed; allowed: {', '.join(map(str, TEXTURE_SIZES))}")
     if texture_format not in TEXTURE_FORMATS:
         raise UsageError(f"unknown texture format {texture_format!r}; allowed: {', '.join(TEXTURE_FORMATS)}")
-
-
-def swatch_uv(name: str) -> np.ndarray:
-    u0, v0 = _SWATCHES[name]
-    return np.array([u0 + 0.125, v0 + 0.125])
-
-
-def face_uv(window_uv: np.ndarray) -> np.ndarray:
-    """Face-window coordinates (0..1) -> atlas UV, kept half a texel inside the region."""
-    return np.clip(window_uv, 0.004, 0.996) * FACE_REGION
 
 
 def face_image_to_window(px: float, py: float) -> tuple[float, float]:
@@ -106,7 +106,7 @@ def _median_rgb(px: np.ndarray) -> tuple[int, int, int] | None:
 
 
 def colours(texture: np.ndarray, attributes: Mapping[str, str]) -> dict[str, tuple[int, int, int]]:
-    """Hair, skin, clothes, pants, shoes and blush colours for one avatar."""
+    """The flat colours of one avatar: hair, skin, top, bottom, shoes, sole, accent, blush, white."""
     h = texture.shape[0]
     hair = hair_rgb(attributes)
     if hair is None:  # opaque, not-too-dark pixels of the top band (the outline is near black)
@@ -120,15 +120,21 @@ def colours(texture: np.ndarray, attributes: Mapping[str, str]) -> dict[str, tup
         patch = texture[y0:y1, x0:x1].reshape(-1, 4)
         skin = _median_rgb(patch[patch[:, 3] > 200]) or (242, 211, 177)
     key = ",".join(f"{k}={attributes[k]}" for k in sorted(attributes)).encode()
-    clothes = CLOTHES_PALETTE[zlib.crc32(key) % len(CLOTHES_PALETTE)]
-    pants = tuple(int(c * 0.55) for c in clothes)
+    crc = zlib.crc32(key)
+    top = CLOTHES_PALETTE[crc % len(CLOTHES_PALETTE)]
+    bottom = BOTTOMS[(crc // len(CLOTHES_PALETTE)) % len(BOTTOMS)]
+    if attributes.get("outfit") == "dress":
+        bottom = top
+    accent = tuple(int(0.8 * c) if sum(top) > 500 else min(255, int(c * 0.5 + 140)) for c in top)
     blush = tuple(int(0.55 * b + 0.45 * s) for b, s in zip(BLUSH, skin, strict=True))
     return {
         "hair": hair,
         "skin": skin,
-        "clothes": clothes,
-        "pants": pants,  # type: ignore[dict-item]
+        "top": top,
+        "bottom": bottom,
         "shoes": SHOES,
+        "sole": SOLE,
+        "accent": accent,  # type: ignore[dict-item]
         "blush": blush,  # type: ignore[dict-item]
         "white": (250, 250, 250),
     }
@@ -144,22 +150,6 @@ def face_window(texture: np.ndarray, hair: tuple[int, int, int]) -> np.ndarray:
     bg = np.asarray(hair, np.float32)  # around the drawn head: hair, as behind a chibi's face
     a = crop[..., 3:4] / 255.0
     return np.rint(crop[..., :3] * a + bg * (1.0 - a)).astype(np.uint8)
-
-
-def compose(texture: np.ndarray, attributes: Mapping[str, str], size: int) -> np.ndarray:
-    """The (size, size, 3) uint8 atlas for one avatar."""
-    from PIL import Image
-
-    cols = colours(texture, attributes)
-    out = np.empty((size, size, 3), np.uint8)
-    q = size // 4
-    for name, (u0, v0) in _SWATCHES.items():
-        x, y = int(u0 * size), int(v0 * size)
-        out[y : y + q, x : x + q] = cols[name]
-    face = face_window(texture, cols["hair"])
-    fs = 3 * q
-    out[:fs, :fs] = np.asarray(Image.fromarray(face).resize((fs, fs), Image.Resampling.BICUBIC))
-    return out
 
 
 def compose_region(background: np.ndarray, texture: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
@@ -199,11 +189,11 @@ def encode(image: np.ndarray, fmt: str) -> bytes:
 
 
 def thumbnail(texture: np.ndarray, attributes: Mapping[str, str], size: int = 128) -> np.ndarray:
-    """A square portrait for the VRM meta: the texture over a light clothes-coloured background."""
+    """A square portrait for the VRM meta: the texture over a light background of the top's colour."""
     from PIL import Image
 
     cols = colours(texture, attributes)
-    bg = np.asarray([int(0.5 * c + 127.5) for c in cols["clothes"]], np.float32)
+    bg = np.asarray([int(0.5 * c + 127.5) for c in cols["top"]], np.float32)
     t = texture.astype(np.float32)
     a = t[..., 3:4] / 255.0
     rgb = np.rint(t[..., :3] * a + bg * (1.0 - a)).astype(np.uint8)
@@ -211,3 +201,93 @@ def thumbnail(texture: np.ndarray, attributes: Mapping[str, str], size: int = 12
     if im.size != (size, size):
         im = im.resize((size, size), Image.Resampling.BICUBIC)
     return np.asarray(im)
+
+
+def _bleed(rgb: np.ndarray, solid: np.ndarray) -> np.ndarray:
+    """Copy each pixel outside ``solid`` from the nearest pixel inside it."""
+    from scipy import ndimage
+
+    if solid.all() or not solid.any():
+        return rgb
+    _, (iy, ix) = ndimage.distance_transform_edt(~solid, return_indices=True)
+    return rgb[iy, ix]
+
+
+def front_image(texture: np.ndarray) -> np.ndarray:
+    """The drawing as the head's front shows it (RGB at the texture's size): semi-transparent edge
+    pixels over the outline colour, colours bled outward past the silhouette."""
+    t = texture.astype(np.float32)
+    a = t[..., 3:4] / 255.0
+    solid = texture[..., 3] >= 128
+    under = _bleed(t[..., :3], solid)
+    return np.rint(t[..., :3] * a + under * (1.0 - a)).astype(np.uint8)
+
+
+def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int],
+               skin: tuple[int, int, int]) -> np.ndarray:  # fmt: skip
+    """The back of the head (RGB at the texture's size) made from the front drawing.
+
+    Inside the silhouette ``mask`` (128x128): front pixels of the hair colour stay (strands go on);
+    above the hairline the rest takes the nearest hair pixel; below it (the nape, for hair that ends
+    above the chin; a bald head everywhere) skin. The hairline of a column is the lowest hair within
+    +-20 px, capped at NAPE_IMG unless hair reaches the chin nearby (long hair). The outline within
+    1.5 px of the rim is kept, so front and back meet at the same dark line.
+    """
+    from scipy import ndimage
+
+    r = texture.shape[0]
+    if mask.shape[0] != r:
+        from PIL import Image
+
+        mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((r, r), Image.Resampling.NEAREST)) > 0
+    rgb = front_image(texture).astype(np.float32)
+    hair_c, skin_c = np.asarray(hair, np.float32), np.asarray(skin, np.float32)
+    dh = np.minimum(np.abs(rgb - hair_c).sum(-1), np.abs(rgb - 0.72 * hair_c).sum(-1))
+    ds = np.abs(rgb - skin_c).sum(-1)
+    is_hair = mask & (dh < 70) & (dh < ds)
+    lab, n = ndimage.label(ndimage.binary_opening(is_hair))
+    if n:
+        sizes = np.bincount(lab.ravel())
+        is_hair = (sizes >= MIN_HAIR_PX * (r / 128) ** 2)[lab] & (lab > 0)
+    yy = np.arange(r)[:, None].repeat(r, 1)
+    low = np.where(is_hair, yy, -1).max(0)  # lowest hair pixel per column
+    win = max(1, int(round(20 * r / 128)))
+    hb = ndimage.maximum_filter1d(low, 2 * win + 1, mode="nearest")
+    chin, nape = CHIN_IMG[1] * r, NAPE_IMG * r
+    line = np.where(hb >= chin - 4 * r / 128, hb, np.minimum(hb, nape))
+    back_hair = mask & ((yy <= line[None, :]) | is_hair)
+    out = np.empty_like(rgb)
+    out[:] = skin_c
+    if is_hair.any():
+        # the drawing's own hair near the hair it continues, fading within STRAND_FADE px into a
+        # flat colour (its median), softly shaded toward the nape
+        dist, (iy, ix) = ndimage.distance_transform_edt(~is_hair, return_indices=True)
+        flat = np.median(rgb[is_hair], axis=0)
+        shade = (1.0 - 0.18 * np.clip((yy - 0.2 * r) / (0.8 * r), 0.0, 1.0))[..., None]
+        w = np.clip(1.0 - dist / (STRAND_FADE * r / 128), 0.0, 1.0)[..., None]
+        hairs = rgb[iy, ix] * w + flat * shade * (1.0 - w)
+        out[back_hair] = hairs[back_hair]
+    rim = mask & ~ndimage.binary_erosion(mask, iterations=max(1, int(round(1.5 * r / 128))))
+    dark = rgb.sum(-1) < 200
+    out[rim & dark] = rgb[rim & dark]
+    return _bleed(out, mask).astype(np.uint8)
+
+
+def compose_head(texture: np.ndarray, attributes: Mapping[str, str], size: int, mask: np.ndarray) -> np.ndarray:
+    """The (size, size, 3) uint8 atlas of a procedural avatar: front, back, swatches (see the layout)."""
+    from PIL import Image
+
+    cols = colours(texture, attributes)
+    out = np.zeros((size, size, 3), np.uint8)
+    out[size // 2 :, : size * 3 // 4] = cols["skin"]
+    half = size // 2
+    for k, img in enumerate((front_image(texture), back_image(texture, mask, cols["hair"], cols["skin"]))):
+        if img.shape[0] != half:
+            img = np.asarray(Image.fromarray(img).resize((half, half), Image.Resampling.BICUBIC))
+        out[:half, k * half : (k + 1) * half] = img
+    b = size // 8
+    for k, name in enumerate(SWATCHES):
+        x = int(_SWATCH_ORIGIN[0] * size) + (k % 2) * b
+        y = int(_SWATCH_ORIGIN[1] * size) + (k // 2) * b
+        out[y : y + b, x : x + b] = cols[name]
+    return out

@@ -58,6 +58,7 @@ class BaseMesh:
     alpha_cutoff: float | None = None
     double_sided: bool = False
     source: str = "procedural"
+    first_person: dict[int, str] | None = None  # mesh node -> VRM firstPerson type (default "auto")
 
 
 # ---------------------------------------------------------------------------------------------

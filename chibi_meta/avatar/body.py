@@ -74,29 +74,28 @@ def _smin(a: np.ndarray, b: np.ndarray, k: float = SMOOTH_K) -> np.ndarray:
 
 
 def _sdf(p: np.ndarray, outfit: str) -> np.ndarray:
-    P = rig.POSITIONS
-    d = _round_cone(p, (0, 0.215, 0), (0, 0.318, 0), 0.084, 0.068, zscale=0.78)  # torso
-    d = _smin(d, _ellipsoid(p, (0, 0.205, 0.0), (0.086, 0.05, 0.068)))  # bottom of the torso
-    d = _smin(d, _round_cone(p, (0, 0.33, 0), P["Head"], 0.034, 0.027), 0.015)  # neck
-    for s in (1.0, -1.0):
-        sx = s
-        d = _smin(d, _round_cone(p, (sx * 0.03, 0.345, 0), (sx * 0.15, rig.SHOULDER_Y, 0), 0.030, 0.024))
-        d = _smin(d, _round_cone(p, (sx * 0.15, rig.SHOULDER_Y, 0), (sx * 0.214, rig.SHOULDER_Y, 0), 0.024, 0.021),
-                  0.012)
-        hand = _ellipsoid(p, (sx * 0.243, rig.SHOULDER_Y - 0.002, 0.001), (0.033, 0.019, 0.029))
-        thumb = _round_cone(p, (sx * 0.226, rig.SHOULDER_Y - 0.006, 0.016),
-                            (sx * 0.243, rig.SHOULDER_Y - 0.010, 0.036), 0.0105, 0.009)  # fmt: skip
+    P = {k: np.array(v) for k, v in rig.POSITIONS.items()}
+    sy = rig.SHOULDER_Y
+    d = _round_cone(p, (0, 0.245, 0), (0, 0.40, 0), 0.088, 0.070, zscale=0.80)  # torso
+    d = _smin(d, _ellipsoid(p, (0, 0.228, 0.0), (0.090, 0.052, 0.072)))  # seat
+    d = _smin(d, _round_cone(p, (0, 0.40, 0), (0, 0.49, 0), 0.037, 0.030), 0.02)  # neck, hidden by the head
+    for sx in (1.0, -1.0):
+        elbow, wrist = P["LeftForeArm"] * [sx, 1, 1], P["LeftHand"] * [sx, 1, 1] - [sx * 0.006, 0, 0]
+        d = _smin(d, _round_cone(p, (sx * 0.035, sy - 0.008, 0), tuple(elbow), 0.031, 0.026))
+        d = _smin(d, _round_cone(p, tuple(elbow), tuple(wrist), 0.026, 0.022), 0.012)
+        hand = _ellipsoid(p, (sx * 0.243, sy - 0.002, 0.001), (0.033, 0.019, 0.029))
+        thumb = _round_cone(p, (sx * 0.226, sy - 0.006, 0.016), (sx * 0.243, sy - 0.010, 0.036), 0.0105, 0.009)
         d = _smin(d, _smin(hand, thumb, 0.008), 0.012)
-        lx = sx * 0.052
-        d = _smin(d, _round_cone(p, (lx, 0.20, 0), (lx, 0.115, 0), 0.041, 0.032), 0.03)
-        d = _smin(d, _round_cone(p, (lx, 0.115, 0), (lx, 0.05, 0), 0.032, 0.029), 0.012)
-        shoe = _ellipsoid(p, (lx, 0.032, 0.018), (0.040, 0.034, 0.062))
+        hip, knee, ankle = (P[k] * [sx, 1, 1] for k in ("LeftUpLeg", "LeftLeg", "LeftFoot"))
+        d = _smin(d, _round_cone(p, tuple(hip + [0, 0.01, 0]), tuple(knee), 0.043, 0.033), 0.03)
+        d = _smin(d, _round_cone(p, tuple(knee), tuple(ankle + [0, 0.01, 0]), 0.033, 0.029), 0.012)
+        shoe = _ellipsoid(p, (sx * rig.POSITIONS["LeftFoot"][0], 0.032, 0.018), (0.040, 0.034, 0.062))
         d = _smin(d, np.maximum(shoe, -p[..., 1]), 0.012)  # flat sole at y = 0
     if outfit == "hoodie_trousers":  # the hood folded behind the neck
-        d = _smin(d, _ellipsoid(p, (0, 0.372, -0.045), (0.07, 0.034, 0.04)), 0.015)
+        d = _smin(d, _ellipsoid(p, (0, 0.425, -0.05), (0.075, 0.036, 0.042)), 0.015)
     if outfit == "dress":  # a flared skirt from the waist to above the knees
-        skirt = _round_cone(p, (0, 0.235, 0), (0, 0.128, 0), 0.082, 0.125, zscale=0.82)
-        d = _smin(d, np.maximum(skirt, 0.122 - p[..., 1]), 0.01)
+        skirt = _round_cone(p, (0, 0.255, 0), (0, 0.146, 0), 0.084, 0.128, zscale=0.82)
+        d = _smin(d, np.maximum(skirt, 0.132 - p[..., 1]), 0.01)
     return d
 
 
@@ -104,14 +103,16 @@ def _sdf(p: np.ndarray, outfit: str) -> np.ndarray:
 # Hems: scalar fields whose zero set is a cut line; each region rule reads them at a triangle's centre.
 def _hems(outfit: str) -> list[Callable[[np.ndarray], np.ndarray]]:
     ax = lambda p: np.abs(p[..., 0])  # noqa: E731
-    collar = lambda p: np.linalg.norm(p - np.array([0.0, 0.405, 0.0]), axis=-1) - 0.048  # noqa: E731
+    collar = lambda p: np.linalg.norm(p - np.array([0.0, 0.455, 0.0]), axis=-1) - 0.05  # noqa: E731
     cuts = [collar, lambda p: ax(p) - 0.214, lambda p: p[..., 1] - 0.062, lambda p: p[..., 1] - 0.009]
     if outfit == "tshirt_shorts":
-        cuts += [lambda p: ax(p) - 0.112, lambda p: p[..., 1] - 0.138, lambda p: p[..., 1] - 0.225]
+        cuts += [lambda p: ax(p) - 0.112, lambda p: ax(p) - 0.104, lambda p: p[..., 1] - 0.146,
+                 lambda p: p[..., 1] - 0.245, lambda p: p[..., 1] - 0.238]
     elif outfit == "hoodie_trousers":
-        cuts += [lambda p: ax(p) - 0.198, lambda p: p[..., 1] - 0.225]
+        cuts += [lambda p: ax(p) - 0.198, lambda p: p[..., 1] - 0.245, lambda p: p[..., 1] - 0.256]
     else:
-        cuts += [lambda p: ax(p) - 0.092, lambda p: p[..., 1] - 0.124, lambda p: p[..., 1] - 0.232]
+        cuts += [lambda p: ax(p) - 0.092, lambda p: p[..., 1] - 0.134, lambda p: p[..., 1] - 0.252,
+                 lambda p: p[..., 1] - 0.244]
     return cuts
 
 
@@ -119,23 +120,23 @@ def _region(c: np.ndarray, outfit: str) -> np.ndarray:
     """Region index of each triangle centre ``c``."""
     x, y = np.abs(c[:, 0]), c[:, 1]
     out = np.full(len(c), REGIONS.index("top"))
-    neck = np.linalg.norm(c - np.array([0.0, 0.405, 0.0]), axis=1) < 0.048
+    neck = np.linalg.norm(c - np.array([0.0, 0.455, 0.0]), axis=1) < 0.05
     hand = x > 0.214
     shoe = (y < 0.062) & (x < 0.12)
-    arm = (x > 0.09) & (y > 0.30)
-    leg_zone = y < 0.195
+    arm = (x > 0.09) & (y > 0.35)
+    leg_zone = y < 0.21
     if outfit == "tshirt_shorts":
-        bottom = (y < 0.225) & ~arm
-        skin = neck | hand | (arm & (x > 0.112)) | (leg_zone & (y < 0.138))
-        accent = (arm & (x > 0.104) & (x <= 0.112)) | ((y >= 0.218) & (y < 0.225) & ~arm)
+        bottom = (y < 0.245) & ~arm
+        skin = neck | hand | (arm & (x > 0.112)) | (leg_zone & (y < 0.146))
+        accent = (arm & (x > 0.104) & (x <= 0.112)) | ((y >= 0.238) & (y < 0.245) & ~arm)
     elif outfit == "hoodie_trousers":
-        bottom = (y < 0.225) & ~arm
+        bottom = (y < 0.245) & ~arm
         skin = neck | hand
-        accent = (arm & (x > 0.198)) | ((y >= 0.225) & (y < 0.236) & ~arm)
+        accent = (arm & (x > 0.198)) | ((y >= 0.245) & (y < 0.256) & ~arm)
     else:
         bottom = np.zeros(len(c), bool)
-        skin = neck | hand | (arm & (x > 0.092)) | (leg_zone & (y < 0.124))
-        accent = (y >= 0.224) & (y < 0.232) & ~arm
+        skin = neck | hand | (arm & (x > 0.092)) | (leg_zone & (y < 0.134))
+        accent = (y >= 0.244) & (y < 0.252) & ~arm
     out[bottom] = REGIONS.index("bottom")
     out[accent] = REGIONS.index("accent")
     out[skin] = REGIONS.index("skin")

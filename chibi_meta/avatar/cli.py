@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="generator model file (default: the shipped model, else DiceBear images)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=handle)
+    _register_render(subparsers)
 
 
 def _format(args: argparse.Namespace, single: bool) -> str:
@@ -105,4 +106,74 @@ def handle(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     log.info("exported %d avatars (%d already there) to %s; manifest %s", s.written, s.skipped, args.out, s.manifest)
+    return 0
+
+
+# --- chibi-meta render -------------------------------------------------------------------------
+# kept here (not imported from chibi_meta.avatar.render) so that --help stays light; tests check they match
+_VIEWS = ("front", "three_quarter", "side", "back")
+
+
+def _register_render(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "render",
+        help="PNG renders of an avatar: turntable and posed views, headless",
+        description=(
+            "Render an avatar file (FILE.glb|FILE.vrm), or the avatar of --seed S made as `export --seed` makes it, "
+            "to OUT/<name>_<view>.png and OUT/<name>_<pose>.png. Needs pip install 'chibi-meta[render]'."
+        ),
+    )
+    p.add_argument("file", nargs="?", help="a GLB or VRM file (or give --seed)")
+    p.add_argument("--seed", type=int, help="render the generated avatar of this seed")
+    p.add_argument("--attr", action="append", metavar="KEY=VALUE", help="with --seed: fix an attribute (repeatable)")
+    p.add_argument("--format", dest="fmt", help=f"with --seed: {', '.join(_FORMATS)} (default glb)")
+    p.add_argument("--model", help="with --seed: generator model file (default: the shipped model)")
+    p.add_argument("--views", default=",".join(_VIEWS), help=f"comma-separated: {', '.join(_VIEWS)}, or none")
+    p.add_argument("--poses", default="", help="comma-separated pose names (a, arms_up, sit, walk0..walk7, "
+                   "head_left60, ...), or all (the deformation pose set); default none")  # fmt: skip
+    p.add_argument("--pose-view", default="three_quarter", help="the view posed renders are seen from")
+    p.add_argument("--size", type=int, default=512, help="image width and height in pixels (default 512)")
+    p.add_argument("--out", default=".", help="output folder (default: the current folder)")
+    p.set_defaults(func=handle_render)
+
+
+def _split(spec: str) -> list[str]:
+    return [s.strip() for s in str(spec).split(",") if s.strip()]
+
+
+def handle_render(args: argparse.Namespace) -> int:
+    from chibi_meta.avatar import export, render
+    from chibi_meta.avatar.poses import pose_set
+    from chibi_meta.avatar.skinning import Avatar
+    from chibi_meta.errors import UsageError
+
+    if (args.file is None) == (args.seed is None):
+        raise UsageError("give either a FILE.glb|FILE.vrm to render or --seed S")
+    if args.file is not None and (args.attr or args.fmt or args.model):
+        raise UsageError("--attr, --format and --model apply with --seed only")
+    views = [] if args.views.strip() == "none" else render.check_views(_split(args.views))
+    poses = list(pose_set()) if args.poses.strip() == "all" else render.check_poses(_split(args.poses))
+    render.check_views([args.pose_view])
+    size = render.check_size(args.size)
+    if not views and not poses:
+        raise UsageError("nothing to render: --views none and no --poses")
+    out = Path(args.out)
+    if args.file is not None:
+        name, avatar = Path(args.file).stem, Avatar.from_file(args.file)
+    else:
+        fmt = args.fmt or "glb"
+        if fmt not in _FORMATS:
+            raise UsageError(f"unknown format {fmt!r}; allowed: {', '.join(_FORMATS)}")
+        export.check_count(1, args.seed)
+        attrs = export.parse_attrs(args.attr)
+        source = export.open_texture_source(args.model)
+        attrs = source.schema.validate(attrs)  # type: ignore[attr-defined]
+        _, _, data = next(export.avatars(source, [args.seed], attrs, fmt=fmt, texture_size=512, texture_format="png"))
+        name, avatar = f"chibi-{args.seed}", Avatar(data)
+    export.check_writable_dir(out)
+    images = render.render_views(avatar, views, poses, size=size, pose_view=args.pose_view)
+    for key, img in images.items():
+        path = out / f"{name}_{key}.png"
+        render.write_png(path, img)
+        log.info("wrote %s", path)
     return 0

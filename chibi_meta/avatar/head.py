@@ -3,7 +3,7 @@
 Seen from the front the head *is* the drawing (planar UVs, the rim snapped onto the alpha contour);
 from the sides and back it is round: the silhouette is inflated by the Poisson + square-root method
 of Monster Mash (Dvorožňák et al. 2020; Baran & Lehtinen, "Notes on inflating curves"): solve
-``laplacian f = -C`` on a grid clipped to the mask with ``f = 0`` on its boundary (holes too), and
+``laplacian f = -C`` on a grid of the cells the mask touches with ``f = 0`` on its boundary (holes too), and
 take ``h = sqrt(f)``. A disc becomes a sphere, a strip a cylinder, a strand one cell wide a thin card.
 
 Mesh layout (one closed manifold surface per island of the mask, once positions are welded):
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 GRID = 64  # cells across the texture (2 px cells at 128 px)
 POISSON_C = 3.2  # 4 makes a disc a hemisphere; a little less is plusher
+LIP_PX = 2.5  # px inside the contour where the head is still flat (the outline's width)
+LIP_RAMP_PX = 2.0  # px over which it then rises to the inflated height
 T0 = 0.6  # half-thickness of the rim, in cells (thin strands become cards 2*T0 thick)
 MIN_ISLAND_PX = 12  # islands of the mask smaller than this (at 128 px) are dropped
 MAX_ISLANDS = 24  # more islands than this after dropping small ones: the mask is noise
@@ -39,6 +41,10 @@ FULL_COVERAGE = 0.97  # at or above this share of the square: no silhouette to u
 FALLBACK = "ellipse"  # what a full or fragmented alpha gets
 JACOBI_SWEEPS = 8  # relaxation sweeps after each prolongation
 COARSE_GRID = 16  # the grid solved exactly
+DRAPE_SLOPE = 1.3  # px back per px down, below drape_below (long hair falls behind the neck)
+DRAPE_SOFT = 10.0  # px over which the bend eases in
+DRAPE_THIN = 0.55  # how much thinner the hanging parts get
+SNAP_MAX = 0.8  # cells: how far a rim node may move onto the contour
 EDGE_SIGMA = 1.5  # px: blur of the mask whose 0.5 isoline the rim is snapped onto
 
 
@@ -95,12 +101,9 @@ def _resample(img: np.ndarray, n: int) -> np.ndarray:
 
 
 def _cells(mask: np.ndarray) -> np.ndarray:
-    """Grid cells (GRID x GRID) covered by the mask dilated by one pixel, without diagonal-only contacts."""
-    from scipy import ndimage
-
+    """Grid cells (GRID x GRID) holding any pixel of the mask, without diagonal-only contacts."""
     k = 128 // GRID
-    dil = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool))
-    cells = dil.reshape(GRID, k, GRID, k).any(axis=(1, 3))
+    cells = mask.reshape(GRID, k, GRID, k).any(axis=(1, 3))
     # two cells touching only at a corner would share a vertex that is not manifold: join them
     for _ in range(4):
         a, b, c, d = cells[:-1, :-1], cells[:-1, 1:], cells[1:, :-1], cells[1:, 1:]
@@ -200,8 +203,13 @@ def _sample(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
             + field[y0 + 1, x0] * (1 - tx) * ty + field[y0 + 1, x0 + 1] * tx * ty)  # fmt: skip
 
 
-def build_head(alpha: np.ndarray) -> HeadMesh:
-    """The head mesh of a texture's alpha channel ((R, R) uint8; any R): see the module docstring."""
+def build_head(alpha: np.ndarray, drape_below: float | None = None) -> HeadMesh:
+    """The head mesh of a texture's alpha channel ((R, R) uint8; any R): see the module docstring.
+
+    ``drape_below`` (pixel row at 128 px, e.g. the chin): parts of the drawing below it (long hair)
+    bend back behind the neck and thin out, as hair falls down a back, instead of standing around
+    the neck; the front view does not change.
+    """
     mask, why = silhouette(alpha)
     if why:
         log.warning("head: %s; using the %s fallback silhouette", why, FALLBACK)
@@ -226,12 +234,18 @@ def build_head(alpha: np.ndarray) -> HeadMesh:
         g = np.stack([_sample(gx, bx, by), _sample(gy, bx, by)], 1)
         g2 = np.maximum((g**2).sum(1), 1e-4)
         step = (-v / g2)[:, None] * g
-        bx = np.clip(bx + step[:, 0], px[is_b] - 0.45 * k, px[is_b] + 0.45 * k)
-        by = np.clip(by + step[:, 1], py[is_b] - 0.45 * k, py[is_b] + 0.45 * k)
+        bx = np.clip(bx + step[:, 0], px[is_b] - SNAP_MAX * k, px[is_b] + SNAP_MAX * k)
+        by = np.clip(by + step[:, 1], py[is_b] - SNAP_MAX * k, py[is_b] + SNAP_MAX * k)
     x[is_b], y[is_b] = bx, by
     g = -np.stack([_sample(gx, bx, by), _sample(gy, bx, by)], 1)  # outward
     gn = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-9)
-    h = np.sqrt(f[ii, jj]) * k + T0 * k
+    # a flat lip LIP_PX wide carries the drawing's outline; the head rises inside it, so seen from
+    # the side the outline is a thin line and the steep flank shows the fill colour
+    from scipy import ndimage
+
+    inside = _sample(ndimage.distance_transform_edt(mask), x, y)
+    ramp = np.clip((inside - LIP_PX) / LIP_RAMP_PX, 0.0, 1.0)
+    h = np.sqrt(f[ii, jj]) * k * ramp + T0 * k
     # vertices: front (nu), back (nu), mid-front and mid-back (nb each)
     b_nodes = np.flatnonzero(is_b)
     nb = len(b_nodes)
@@ -241,8 +255,10 @@ def build_head(alpha: np.ndarray) -> HeadMesh:
         np.stack([x[b_nodes], y[b_nodes], np.zeros(nb)], 1),
         np.stack([x[b_nodes], y[b_nodes], np.zeros(nb)], 1),
     ])  # fmt: skip
-    uv_node = np.stack([x / 128.0, y / 128.0], 1)
-    uvs = np.concatenate([uv_node, uv_node, uv_node[b_nodes], uv_node[b_nodes]])
+    if drape_below is not None:
+        t = np.maximum(pos[:, 1] - drape_below, 0.0)
+        ramp = np.where(t < DRAPE_SOFT, t * t / (2 * DRAPE_SOFT), t - DRAPE_SOFT / 2)
+        pos[:, 2] = pos[:, 2] * (1.0 - DRAPE_THIN * np.clip(ramp / 24.0, 0.0, 1.0)) - DRAPE_SLOPE * ramp
     back = np.concatenate([np.zeros(nu, bool), np.ones(nu, bool), np.zeros(nb, bool), np.ones(nb, bool)])
     mid_of = -np.ones(nu, np.int64)
     mid_of[b_nodes] = np.arange(nb)
@@ -255,6 +271,8 @@ def build_head(alpha: np.ndarray) -> HeadMesh:
     dd = node_id[ci + 1, cj]
     # pixel y down = world -y: (a, dd, c) is counter-clockwise seen from +Z in world space
     front = np.concatenate([np.stack([a, dd, c], 1), np.stack([a, c, b], 1)])
+    _unflip(pos, front, nu, b_nodes, px, py)
+    uvs = pos[:, :2] / 128.0  # planar: the front view is the drawing, undistorted
     backf = front[:, ::-1] + nu
     walls = _walls(cells, node_id, mid_of, nu, nb)
     faces = np.concatenate([front, backf, walls]).astype(np.int64)
@@ -268,6 +286,26 @@ def build_head(alpha: np.ndarray) -> HeadMesh:
         v = normals[off + b_nodes] + rim_n * 1.5
         normals[off + b_nodes] = v / np.linalg.norm(v, axis=1, keepdims=True)
     return HeadMesh(pos, normals, uvs, back, faces, weld, mask, why)
+
+
+def _unflip(pos: np.ndarray, front: np.ndarray, nu: int, b_nodes: np.ndarray, px: np.ndarray,
+            py: np.ndarray) -> None:  # fmt: skip
+    """Pull snapped rim nodes back toward the grid until no front triangle is flipped (in place)."""
+    mid = 2 * nu + np.arange(len(b_nodes))
+    for _ in range(6):
+        t = pos[front][:, :, :2]
+        e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+        area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # pixel y down: front faces have area < 0
+        bad = np.unique(front[area > -1e-6])
+        bad = bad[np.isin(bad, b_nodes)]
+        if not len(bad):
+            return
+        for v in (bad, bad + nu):
+            pos[v, 0] = 0.5 * (pos[v, 0] + px[bad])
+            pos[v, 1] = 0.5 * (pos[v, 1] + py[bad])
+        m = mid[np.searchsorted(b_nodes, bad)]
+        for v in (m, m + len(b_nodes)):
+            pos[v, :2] = pos[bad, :2]
 
 
 def _walls(cells: np.ndarray, node_id: np.ndarray, mid_of: np.ndarray, nu: int, nb: int) -> np.ndarray:

@@ -26,8 +26,8 @@ def _side(side: str) -> list[tuple[str, str | None]]:
     ]
     for f in _FINGERS:
         joints = _VRM_FINGER.get(f, _VRM_JOINTS)
-        for k in range(3):
-            out.append((f"{s}Hand{f}{k + 1}", f"{v}{f}{joints[k]}"))
+        for k in range(3):  # VRM calls the pinky "Little"
+            out.append((f"{s}Hand{f}{k + 1}", f"{v}{'Little' if f == 'Pinky' else f}{joints[k]}"))
     return out
 
 

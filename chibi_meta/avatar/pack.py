@@ -1,7 +1,8 @@
 """``build_avatar``: one generated texture -> the bytes of a rigged chibi GLB or VRM 1.0 file.
 
-Per avatar this only composes the atlas, encodes it (and the VRM thumbnail) and assembles the GLB;
-the base mesh's JSON and binary buffer are packed once and reused.
+Per avatar this builds the head from the texture (``procedural``), composes and encodes the atlas
+(and the VRM thumbnail) and assembles the GLB; the skeleton and the outfit's body are packed once
+per process and reused. An artist's base mesh keeps its own head (no inflation).
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from chibi_meta.avatar import atlas, gltf, vrm
+from chibi_meta.avatar import atlas, gltf, procedural, vrm
 from chibi_meta.avatar.atlas import TEXTURE_FORMATS, TEXTURE_SIZES
 from chibi_meta.avatar.basemesh import BaseMesh
+from chibi_meta.avatar.body import OUTFITS, check_outfit
 from chibi_meta.errors import UsageError
 
 FORMATS = ("glb", "vrm")
 THUMBNAIL_SIZE = 128
 
-__all__ = ["FORMATS", "TEXTURE_FORMATS", "TEXTURE_SIZES", "build_avatar", "check_options"]
+__all__ = ["FORMATS", "OUTFITS", "TEXTURE_FORMATS", "TEXTURE_SIZES", "build_avatar", "check_options", "choose_outfit"]
 
 
 def check_options(fmt: object, texture_size: object, texture_format: object) -> None:
@@ -28,9 +30,15 @@ def check_options(fmt: object, texture_size: object, texture_format: object) -> 
     atlas.check_texture_options(texture_size, texture_format)
 
 
+def choose_outfit(seed: int, attributes: Mapping[str, object] | None = None) -> str:
+    """The requested outfit (validated), else one drawn from the seed (uniform over OUTFITS)."""
+    if attributes and "outfit" in attributes:
+        return check_outfit(attributes["outfit"])
+    rng = np.random.default_rng([int(seed), 0x0F17])
+    return OUTFITS[int(rng.integers(len(OUTFITS)))]
+
+
 def _atlas_image(base: BaseMesh, texture: np.ndarray, attributes: Mapping[str, str], size: int) -> np.ndarray:
-    if base.face_rect is None:
-        return atlas.compose(texture, attributes, size)
     from PIL import Image
 
     bg = base.background
@@ -79,13 +87,18 @@ def build_avatar(
     if not isinstance(attributes, Mapping):
         raise UsageError(f"attributes must be a mapping of name -> value, got {type(attributes).__name__}")
     attrs = {str(k): str(v) for k, v in attributes.items()}
-    base = base or gltf.procedural_base()
     prov = _json_safe(dict(provenance or {}))
-    prov.setdefault("attributes", dict(sorted(attrs.items())))  # type: ignore[union-attr]
+    if base is None:
+        attrs["outfit"] = choose_outfit(int(prov.get("seed") or 0), attrs)  # type: ignore[union-attr]
+        head = procedural.avatar_head(texture)
+        base = procedural.with_head(procedural.outfit_base(attrs["outfit"]), head)
+        image = atlas.compose_head(texture, attrs, texture_size, head.mask)
+    else:
+        image = _atlas_image(base, texture, attrs, texture_size)
+    prov["attributes"] = dict(sorted(attrs.items()))  # type: ignore[index]
     prov.setdefault("base_mesh", base.source)  # type: ignore[union-attr]
     seed = prov.get("seed")  # type: ignore[union-attr]
     name = f"chibi-{seed}" if seed is not None else "chibi"
-    image = _atlas_image(base, texture, attrs, texture_size)
     images = [(atlas.encode(image, texture_format), texture_format)]
     extensions = None
     if fmt == "vrm":

@@ -1,7 +1,7 @@
 """The chibi skeleton: Mixamo / Ready Player Me node names and bone axes, VRM 1.0 humanoid roles.
 
 Rest pose: T-pose, facing +Z, +Y up, feet on Y = 0, the avatar's left on +X, metres. About 0.87 m
-tall with the hair, the head (chin to crown) 0.37 m: 2.35 heads.
+tall with the hair, the head (chin to crown) 0.37 m: 2.35 heads; the chin rests on the shoulders.
 
 Bone axes follow the RPM / Mixamo convention that retargeting tools and TalkingHead's absolute poses
 expect (checked against the RPM reference avatar): +Y of every bone points along the bone to its
@@ -21,9 +21,9 @@ import numpy as np
 from chibi_meta.avatar.names import BONE_NAMES, HUMANOID, ROOT_NAME
 
 CHIN_Y = 0.50  # world height of the drawing's chin
-NECK_Y = 0.39
-HEAD_Y = 0.46  # the head joint (top of the neck)
-SHOULDER_Y = 0.355
+NECK_Y = 0.43
+HEAD_Y = 0.475  # the head joint (top of the neck, just under the chin: the head hides the neck)
+SHOULDER_Y = 0.405
 _ARM_X = (0.028, 0.075, 0.150, 0.220)  # shoulder, upper arm, forearm, hand joints (x of the left side)
 _FINGER_Z = {"Index": 0.017, "Middle": 0.006, "Ring": -0.005, "Pinky": -0.015}
 _FINGER_LEN = {"Index": 0.016, "Middle": 0.017, "Ring": 0.016, "Pinky": 0.013}  # per phalanx
@@ -32,15 +32,15 @@ _LEG_X = 0.052
 
 def _positions() -> dict[str, tuple[float, float, float]]:
     p: dict[str, tuple[float, float, float]] = {
-        "Hips": (0.0, 0.205, 0.0),
-        "Spine": (0.0, 0.245, 0.0),
-        "Spine1": (0.0, 0.285, 0.0),
-        "Spine2": (0.0, 0.325, 0.0),
+        "Hips": (0.0, 0.225, 0.0),
+        "Spine": (0.0, 0.27, 0.0),
+        "Spine1": (0.0, 0.32, 0.0),
+        "Spine2": (0.0, 0.37, 0.0),
         "Neck": (0.0, NECK_Y, 0.0),
         "Head": (0.0, HEAD_Y, 0.0),
         "HeadTop_End": (0.0, 0.86, 0.0),
-        "LeftEye": (0.02, 0.63, 0.07),
-        "RightEye": (-0.06, 0.63, 0.07),
+        "LeftEye": (0.0195, 0.629, 0.07),  # the drawing's eyes (atlas.EYE_*_IMG) on the head
+        "RightEye": (-0.0996, 0.629, 0.07),
     }
     for side, sx in (("Left", 1.0), ("Right", -1.0)):
         x0, x1, x2, x3 = (sx * v for v in _ARM_X)
@@ -56,9 +56,9 @@ def _positions() -> dict[str, tuple[float, float, float]]:
             p[f"{side}HandThumb{k + 1}"] = (x3 + sx * (0.008 + 0.011 * k), SHOULDER_Y - 0.006 - 0.002 * k,
                                             0.018 + 0.011 * k)  # fmt: skip
         lx = sx * _LEG_X
-        p[f"{side}UpLeg"] = (lx, 0.195, 0.0)
-        p[f"{side}Leg"] = (lx, 0.115, 0.0)
-        p[f"{side}Foot"] = (lx, 0.040, 0.0)
+        p[f"{side}UpLeg"] = (lx, 0.212, 0.0)
+        p[f"{side}Leg"] = (lx, 0.122, 0.0)
+        p[f"{side}Foot"] = (lx, 0.042, 0.0)
         p[f"{side}ToeBase"] = (lx, 0.014, 0.055)
     return p
 
@@ -67,8 +67,8 @@ POSITIONS = _positions()
 # where each leaf's segment ends (the tip used for its axis and for skin weights)
 _TIPS = {
     "HeadTop_End": (0.0, 0.92, 0.0),
-    "LeftEye": (0.02, 0.63, 0.10),
-    "RightEye": (-0.06, 0.63, 0.10),
+    "LeftEye": (0.0195, 0.629, 0.10),
+    "RightEye": (-0.0996, 0.629, 0.10),
     "LeftToeBase": (_LEG_X, 0.014, 0.095),
     "RightToeBase": (-_LEG_X, 0.014, 0.095),
 }

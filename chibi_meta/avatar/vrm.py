@@ -63,7 +63,8 @@ def vrmc_vrm(base: BaseMesh, *, name: str, thumbnail_image: int, provenance: Map
         "specVersion": "1.0",
         "meta": meta,
         "humanoid": {"humanBones": {b: {"node": n} for b, n in sorted(base.humanoid.items())}},
-        "firstPerson": {"meshAnnotations": [{"node": n, "type": "auto"} for n in base.mesh_nodes]},
+        "firstPerson": {"meshAnnotations": [{"node": n, "type": (base.first_person or {}).get(n, "auto")}
+                                            for n in base.mesh_nodes]},
         "lookAt": {
             "type": "expression",
             "offsetFromHeadBone": [round(float(x), 6) for x in base.look_offset],

@@ -1,0 +1,177 @@
+"""The procedural chibi: per outfit a packed skeleton + body (built once), per avatar its own head.
+
+Node layout of every file (names as Mixamo / Ready Player Me have them)::
+
+    scene "Armature": nodes 0, 56, 57
+    0 Armature                       the skeleton's root
+    1 .. 55 Hips, Spine, ... (rig.NAMES order), rest rotations per the RPM bone axes
+    56 AvatarBody                    mesh 0, skin 0 (the outfit's body, shared by every avatar)
+    57 AvatarHead                    mesh 1, skin 0 (built from this avatar's texture)
+
+Skinned mesh nodes stay at the scene root (glTF ignores their parents' transforms, and the
+Khronos validator warns about skinned meshes under another node); the scene itself is named
+``Armature``, so three.js's scene group, where TalkingHead looks for its ``modelRoot``, is one
+object named ``Armature`` holding the bones and both meshes.
+
+Head placement: the drawing's chin (``atlas.CHIN_IMG``) sits on the neck at ``rig.CHIN_Y``, at
+``PX`` metres per pixel of a 128 px texture (0.5 m across). The head is skinned rigidly to ``Head``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+
+from chibi_meta.avatar import atlas, body, rig
+from chibi_meta.avatar.basemesh import BaseMesh
+from chibi_meta.avatar.head import HeadMesh, build_head
+
+PX = 0.5 / 128  # metres per texture pixel (at 128 px)
+HEAD_Z = 0.0  # the head's mid plane, metres
+BODY_NODE, HEAD_NODE = 1 + len(rig.NAMES), 2 + len(rig.NAMES)
+FLOAT, UNSIGNED_BYTE, UNSIGNED_SHORT, UNSIGNED_INT = 5126, 5121, 5123, 5125
+ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
+
+
+class _Buffer:
+    """Buffer views and accessors appended to a glTF JSON document (4-byte aligned)."""
+
+    def __init__(self, doc: dict, offset: int = 0) -> None:
+        self.doc = doc
+        self.chunks: list[bytes] = []
+        self.offset = offset
+
+    def view(self, data: bytes, target: int | None) -> int:
+        v: dict = {"buffer": 0, "byteOffset": self.offset, "byteLength": len(data)}
+        if target is not None:
+            v["target"] = target
+        self.doc["bufferViews"].append(v)
+        pad = -len(data) % 4
+        self.chunks += [data, bytes(pad)]
+        self.offset += len(data) + pad
+        return len(self.doc["bufferViews"]) - 1
+
+    def accessor(self, arr: np.ndarray, typ: str, *, target: int | None = ARRAY_BUFFER, minmax: bool = False,
+                 normalized: bool = False) -> int:  # fmt: skip
+        ct = {np.float32: FLOAT, np.uint8: UNSIGNED_BYTE, np.uint16: UNSIGNED_SHORT, np.uint32: UNSIGNED_INT}
+        acc: dict = {"bufferView": self.view(np.ascontiguousarray(arr).tobytes(), target),
+                     "componentType": ct[arr.dtype.type], "count": len(arr), "type": typ}  # fmt: skip
+        if normalized:
+            acc["normalized"] = True
+        if minmax:
+            a2 = arr.reshape(len(arr), -1)
+            acc["min"] = [float(x) for x in a2.min(0)]
+            acc["max"] = [float(x) for x in a2.max(0)]
+        self.doc["accessors"].append(acc)
+        return len(self.doc["accessors"]) - 1
+
+    def bytes(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def _uv16(uv: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(uv * 65535.0), 0, 65535).astype(np.uint16)
+
+
+def _primitive(buf: _Buffer, pos: np.ndarray, nrm: np.ndarray, uv: np.ndarray, joints: np.ndarray,
+               weights: np.ndarray, faces: np.ndarray) -> dict:  # fmt: skip
+    idx = faces.astype(np.uint16 if len(pos) <= 65535 else np.uint32).ravel()
+    return {
+        "attributes": {
+            "POSITION": buf.accessor(pos.astype(np.float32), "VEC3", minmax=True),
+            "NORMAL": buf.accessor(nrm.astype(np.float32), "VEC3"),
+            "TEXCOORD_0": buf.accessor(_uv16(uv), "VEC2", normalized=True),
+            "JOINTS_0": buf.accessor(joints.astype(np.uint8), "VEC4"),
+            "WEIGHTS_0": buf.accessor(weights.astype(np.uint8), "VEC4", normalized=True),
+        },
+        "indices": buf.accessor(idx, "SCALAR", target=ELEMENT_ARRAY_BUFFER),
+        "material": 0,
+    }
+
+
+@functools.lru_cache(maxsize=len(body.OUTFITS))
+def outfit_base(outfit: str) -> BaseMesh:
+    """The skeleton and the body of ``outfit``, packed once per process; the head is added per avatar."""
+    b = body.body_mesh(outfit)
+    joints = rig.joints()
+    nodes: list[dict] = [{"name": rig.ROOT_NAME, "children": [1]}]
+    for j in joints:
+        n: dict = {"name": j.name, "translation": list(j.translation)}
+        if j.rotation != (0.0, 0.0, 0.0, 1.0):
+            n["rotation"] = list(j.rotation)
+        kids = [1 + rig.INDEX[c] for c in rig.CHILDREN[j.name]]
+        if kids:
+            n["children"] = kids
+        nodes.append(n)
+    nodes.append({"name": "AvatarBody", "mesh": 0, "skin": 0})
+    nodes.append({"name": "AvatarHead", "mesh": 1, "skin": 0})
+    doc: dict = {"accessors": [], "bufferViews": []}
+    buf = _Buffer(doc)
+    uv = np.stack([atlas.swatch_uv(body.REGIONS[r]) for r in range(len(body.REGIONS))])[b.regions]
+    prim = _primitive(buf, b.positions, b.normals, uv, b.joints, b.weights, b.faces)
+    ibm = np.stack([np.linalg.inv(j.world).T.ravel() for j in joints]).astype(np.float32)  # column-major
+    ibm_acc = buf.accessor(ibm, "MAT4", target=None)
+    doc.update(
+        asset={"version": "2.0"},
+        scene=0,
+        scenes=[{"name": rig.ROOT_NAME, "nodes": [0, BODY_NODE, HEAD_NODE]}],
+        nodes=nodes,
+        meshes=[{"name": "AvatarBody", "primitives": [prim]}],
+        skins=[{"name": rig.ROOT_NAME, "joints": list(range(1, 1 + len(joints))), "skeleton": 1,
+                "inverseBindMatrices": ibm_acc}],  # fmt: skip
+    )
+    head_w = joints[rig.INDEX["Head"]].world[:3, 3]
+    eyes = (np.array(rig.POSITIONS["LeftEye"]) + np.array(rig.POSITIONS["RightEye"])) / 2 - head_w
+    return BaseMesh(
+        name=f"chibi-{outfit}",
+        doc=json.loads(json.dumps(doc)),
+        bin=buf.bytes(),
+        humanoid=rig.humanoid_nodes(1),
+        expressions={},
+        mesh_nodes=(BODY_NODE, HEAD_NODE),
+        look_offset=tuple(round(float(v), 6) for v in eyes + np.array([0.0, 0.0, 0.05])),  # type: ignore[arg-type]
+        source=f"procedural:{outfit}",
+        first_person={BODY_NODE: "auto", HEAD_NODE: "thirdPersonOnly"},
+    )
+
+
+def head_world(head: HeadMesh) -> tuple[np.ndarray, np.ndarray]:
+    """World positions and normals of a head built in texture pixels."""
+    cx, cy = atlas.CHIN_IMG[0] * 128, atlas.CHIN_IMG[1] * 128
+    p = head.positions
+    pos = np.stack([(p[:, 0] - cx) * PX, rig.CHIN_Y + (cy - p[:, 1]) * PX, p[:, 2] * PX + HEAD_Z], 1)
+    return pos, head.normals
+
+
+def with_head(base: BaseMesh, head: HeadMesh) -> BaseMesh:
+    """``base`` (from outfit_base) plus this avatar's head mesh: a new doc and binary buffer."""
+    doc = dict(base.doc)
+    doc["accessors"] = list(base.doc["accessors"])
+    doc["bufferViews"] = list(base.doc["bufferViews"])
+    buf = _Buffer(doc, offset=len(base.bin))
+    pos, nrm = head_world(head)
+    n = len(pos)
+    joints = np.zeros((n, 4), np.uint8)
+    joints[:, 0] = rig.INDEX["Head"]
+    weights = np.zeros((n, 4), np.uint8)
+    weights[:, 0] = 255
+    prim = _primitive(buf, pos, nrm, atlas.head_uv(head.uvs, head.back), joints, weights, head.faces)
+    doc["meshes"] = [*base.doc["meshes"], {"name": "AvatarHead", "primitives": [prim]}]
+    return BaseMesh(
+        name=base.name,
+        doc=doc,
+        bin=base.bin + buf.bytes(),
+        humanoid=base.humanoid,
+        expressions=base.expressions,
+        mesh_nodes=base.mesh_nodes,
+        look_offset=base.look_offset,
+        source=base.source,
+        first_person=base.first_person,
+    )
+
+
+def avatar_head(texture: np.ndarray) -> HeadMesh:
+    """The head of one texture, its long hair draped behind the neck."""
+    return build_head(texture[..., 3], drape_below=atlas.CHIN_IMG[1] * 128)
