@@ -119,6 +119,11 @@ class Renderer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def start(self) -> Renderer:
+        """Open the GL context now (a missing dependency fails here, before any work); returns self."""
+        self._context(MIN_SIZE, MIN_SIZE)
+        return self
+
     def close(self) -> None:
         """Free the GL context (idempotent)."""
         if self._gl is not None:
@@ -139,6 +144,7 @@ class Renderer:
                 if "OpenGL" in sys.modules:
                     log.warning("PyOpenGL was imported before the renderer; PYOPENGL_PLATFORM=egl may not apply")
                 os.environ["PYOPENGL_PLATFORM"] = "egl"
+            logging.getLogger("OpenGL").setLevel(logging.WARNING)  # it logs at INFO that it is not accelerated
             try:
                 import pyrender
             except ImportError as e:
