@@ -230,6 +230,7 @@ def test_uint16_joints_and_float_weights(exported):
     "data, match",
     [
         (b"", "not a GLB"),
+        (b"{", "does not parse"),
         (b"glTF\x02\x00\x00\x00", "truncated"),
         (b"glTF\x01\x00\x00\x00" + b"\0" * 12, "version 1"),
         (b"\x89PNG\r\n\x1a\n", "not a GLB"),

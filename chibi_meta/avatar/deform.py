@@ -140,6 +140,6 @@ def summary(report: Mapping) -> str:
     lines = [f"{report['triangles']} triangles ({report['degenerate']} degenerate at rest, left out)"]
     for name, e in report["poses"].items():
         head = "-" if e["head_inside"] is None else f"{e['head_inside']} ({e['head_method']})"
-        lines.append(f"{name:>12}: {100 * e['within']:7.3f} % within [{RATIO_LO}, {RATIO_HI}] "
-                     f"(ratio {e['min_ratio']:.3f}..{e['max_ratio']:.3f}), head vertices inside the body: {head}")  # fmt: skip
+        share = f"{100 * e['within']:7.3f} % within [{RATIO_LO}, {RATIO_HI}]"
+        lines.append(f"{name:>12}: {share} (ratio {e['min_ratio']:.3f}..{e['max_ratio']:.3f}), head in body: {head}")
     return "\n".join(lines)

@@ -113,8 +113,10 @@ def split_glb(data: bytes) -> tuple[dict, bytes]:
             off += 8 + clen + (-clen % 4 if ctype != 0x4E4F534A else 0)
         if doc is None:
             raise MeshError("GLB without a JSON chunk")
-    else:
+    elif data.lstrip()[:1] == b"{":
         doc, binary = data, b""
+    else:
+        raise MeshError(f"not a GLB or glTF file (it starts with {data[:8]!r})")
     try:
         gltf = json.loads(bytes(doc).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
