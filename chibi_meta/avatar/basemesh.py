@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from chibi_meta import limits
+from chibi_meta.avatar.names import HUMANOID
 from chibi_meta.errors import LimitExceeded, MeshError
 
 log = logging.getLogger(__name__)
@@ -243,19 +244,22 @@ def load_base_mesh(path: str | Path) -> BaseMesh:
         or not (rect[0] < rect[2] and rect[1] < rect[3])
     ):
         raise MeshError("base mesh: face_uv_rect must be [u0, v0, u1, v1] with 0 <= u0 < u1 <= 1, 0 <= v0 < v1 <= 1")
-    # humanoid: explicit map, else node names equal to VRM bone names (case-insensitive)
+    # humanoid: explicit map, else node names equal to the VRM bone names or to the Mixamo / RPM
+    # names (chibi_meta.avatar.names.HUMANOID; a "mixamorig:" prefix is ignored), case-insensitive
     bone_map = settings.get("human_bones") or {}
-    by_name = {str(n.get("name", "")).lower(): i for i, n in enumerate(nodes)}
+    by_name = {str(n.get("name", "")).lower().removeprefix("mixamorig:"): i for i, n in enumerate(nodes)}
     humanoid: dict[str, int] = {}
-    for bone in REQUIRED_BONES + OPTIONAL_BONES:
-        name = bone_map.get(bone, bone) if isinstance(bone_map, dict) else bone
-        if isinstance(name, str) and name.lower() in by_name:
-            humanoid[bone] = by_name[name.lower()]
+    for bone in dict.fromkeys(REQUIRED_BONES + OPTIONAL_BONES + tuple(HUMANOID)):
+        given = bone_map.get(bone) if isinstance(bone_map, dict) else None
+        for name in ((given,) if given else (bone, HUMANOID.get(bone))):
+            if isinstance(name, str) and name.lower() in by_name:
+                humanoid[bone] = by_name[name.lower()]
+                break
     missing = [b for b in REQUIRED_BONES if b not in humanoid]
     if missing:
         raise MeshError(
-            f"base mesh lacks humanoid bones: {', '.join(missing)} (name the nodes after the VRM bones "
-            f"or map them in {EXTRAS_KEY}.human_bones)"
+            f"base mesh lacks humanoid bones: {', '.join(missing)} (name the nodes after the VRM bones or the "
+            f"Mixamo / Ready Player Me bones, or map them in {EXTRAS_KEY}.human_bones)"
         )
     joints_all = set()
     for s in skins:

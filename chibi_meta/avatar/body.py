@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chibi_meta.avatar import rig
-from chibi_meta.errors import UsageError
+from chibi_meta.errors import AttributeValueError
 
 OUTFITS = ("tshirt_shorts", "hoodie_trousers", "dress")
 VOXEL = 0.0055  # marching-cubes cell, metres
@@ -33,7 +33,7 @@ SMOOTH_K = 0.022  # smooth-union blend radius, metres
 
 def check_outfit(outfit: object) -> str:
     if outfit not in OUTFITS:
-        raise UsageError(f"unknown outfit {outfit!r}; allowed: {', '.join(OUTFITS)}")
+        raise AttributeValueError(f"unknown value {outfit!r} for attribute 'outfit'; allowed: {', '.join(OUTFITS)}")
     return str(outfit)
 
 

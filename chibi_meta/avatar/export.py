@@ -24,7 +24,7 @@ import numpy as np
 from chibi_meta import limits
 from chibi_meta.atomic import atomic_write_bytes, atomic_write_text
 from chibi_meta.avatar.basemesh import BaseMesh
-from chibi_meta.avatar.pack import build_avatar, check_options
+from chibi_meta.avatar.pack import build_avatar, check_options, choose_outfit, split_packaging
 from chibi_meta.errors import ExportError, UsageError
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,10 @@ def avatars(
     """(seed, full attributes, file bytes) for each seed, generating textures in batches."""
     for i in range(0, len(seeds), BATCH):
         chunk = [int(s) for s in seeds[i : i + BATCH]]
-        full = [source.resolve(s, attrs) for s in chunk]  # type: ignore[attr-defined]
-        textures = source.generate(chunk, full)  # type: ignore[attr-defined]
+        gan_attrs, pkg = split_packaging(attrs)
+        drawn = [source.resolve(s, gan_attrs) for s in chunk]  # type: ignore[attr-defined]
+        textures = source.generate(chunk, drawn)  # type: ignore[attr-defined]
+        full = [{**a, "outfit": choose_outfit(s, pkg)} for s, a in zip(chunk, drawn, strict=True)]
         for s, a, tex in zip(chunk, full, textures, strict=True):
             data = build_avatar(
                 np.ascontiguousarray(tex),
@@ -115,6 +117,16 @@ def avatars(
                 base=base,
             )
             yield s, a, data
+
+
+def validate_attrs(source: object, attrs: Mapping[str, str] | None) -> dict[str, str]:
+    """The fixed attributes of an export, checked: the generator's against its schema, ``outfit``
+    against the outfits (a missing outfit is drawn per seed)."""
+    gan_attrs, pkg = split_packaging(attrs)
+    out = dict(source.schema.validate(gan_attrs))  # type: ignore[attr-defined]
+    if pkg:
+        out["outfit"] = choose_outfit(0, pkg)
+    return out
 
 
 # --- option parsing helpers --------------------------------------------------------------------
@@ -223,13 +235,18 @@ def export_batch(
     base: BaseMesh | None = None,
     source: object | None = None,
     progress: bool = True,
+    thumbnails: bool = False,
 ) -> ExportSummary:
-    """Export ``count`` avatars (this shard's share) into the folder ``out``."""
+    """Export ``count`` avatars (this shard's share) into the folder ``out``.
+
+    ``thumbnails``: also a front-view PNG beside each file (``chibi_meta.avatar.render``), written
+    before the manifest line; a rerun adds the ones missing beside files already exported.
+    """
     check_options(fmt, texture_size, texture_format)
     check_count(count, seed_start)
     i, n = shard
     source = source or open_texture_source()
-    attrs = source.schema.validate(attrs or {})  # type: ignore[attr-defined]
+    attrs = validate_attrs(source, attrs)
     out = Path(out)
     check_writable_dir(out)
     settings = {
@@ -254,9 +271,12 @@ def export_batch(
         atomic_write_text(sfile, json.dumps(settings, sort_keys=True, indent=1) + "\n")
     manifest = out / ("manifest.jsonl" if n == 1 else f"manifest.shard{i}of{n}.jsonl")
     _clean_temp(out, "." + fmt)
+    if thumbnails:
+        _clean_temp(out, ".png")
     done = _read_manifest(manifest, out)
     seeds = [s for s in range(seed_start + i, seed_start + count, n)]
     todo = [s for s in seeds if s not in done]
+    renderer = _thumbnail_renderer(thumbnails)
     log.info(
         "export: %d avatars in this shard, %d already done, %d to do", len(seeds), len(seeds) - len(todo), len(todo)
     )
@@ -265,12 +285,17 @@ def export_batch(
     written = total = 0
     bar = tqdm(total=len(seeds), initial=len(seeds) - len(todo), unit="avatar", disable=not progress or None)
     try:
+        for rec in done.values() if renderer else ():
+            if not _thumbnail_path(out / rec["file"]).exists():
+                _write_thumbnail(renderer, (out / rec["file"]).read_bytes(), out / rec["file"])
         with open(manifest, "a", encoding="utf-8") as mf:
             for seed, full, data in avatars(
                 source, todo, attrs, fmt=fmt, texture_size=texture_size, texture_format=texture_format, base=base
             ):
                 name = f"chibi-{seed}.{fmt}"
                 atomic_write_bytes(out / name, data)
+                if renderer:
+                    _write_thumbnail(renderer, data, out / name)
                 rec = {
                     "file": name,
                     "seed": seed,
@@ -291,6 +316,8 @@ def export_batch(
         raise ExportError(f"cannot write to {out}: {e.strerror or e}") from None
     finally:
         bar.close()
+        if renderer:
+            renderer.close()
     return ExportSummary(written=written, skipped=len(seeds) - len(todo), manifest=manifest, total_bytes=total)
 
 
@@ -304,16 +331,44 @@ def export_one(
     texture_format: str = "png",
     base: BaseMesh | None = None,
     source: object | None = None,
+    thumbnails: bool = False,
 ) -> tuple[dict[str, str], bytes]:
-    """Export one avatar to the file ``path`` (atomically)."""
+    """Export one avatar to the file ``path`` (atomically), with ``thumbnails`` its front view beside it."""
     check_options(fmt, texture_size, texture_format)
     path = Path(path)
     if path.is_dir():
         raise ExportError(f"cannot write to {path}: it is a folder (give a file name ending in .{fmt})")
     source = source or open_texture_source()
-    attrs = source.schema.validate(attrs or {})  # type: ignore[attr-defined]
+    attrs = validate_attrs(source, attrs)
     _, full, data = next(
         avatars(source, [seed], attrs, fmt=fmt, texture_size=texture_size, texture_format=texture_format, base=base)
     )
+    renderer = _thumbnail_renderer(thumbnails)
     atomic_write_bytes(path, data)
+    if renderer:
+        try:
+            _write_thumbnail(renderer, data, path)
+        finally:
+            renderer.close()
     return full, data
+
+
+def _thumbnail_renderer(thumbnails: bool) -> object | None:
+    """A started renderer for ``--thumbnails`` (a missing render dependency fails before anything is written)."""
+    if not thumbnails:
+        return None
+    from chibi_meta.avatar.render import Renderer
+
+    return Renderer().start()
+
+
+def _thumbnail_path(path: Path) -> Path:
+    from chibi_meta.avatar.render import thumbnail_path
+
+    return thumbnail_path(path)
+
+
+def _write_thumbnail(renderer: object, data: bytes, path: Path) -> None:
+    from chibi_meta.avatar.render import write_thumbnail
+
+    write_thumbnail(renderer, data, path)  # type: ignore[arg-type]

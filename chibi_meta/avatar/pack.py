@@ -18,9 +18,13 @@ from chibi_meta.avatar.body import OUTFITS, check_outfit
 from chibi_meta.errors import UsageError
 
 FORMATS = ("glb", "vrm")
+PACKAGING_ATTRIBUTES = {"outfit": OUTFITS}  # attributes that the packer, not the generator, draws
 THUMBNAIL_SIZE = 128
 
-__all__ = ["FORMATS", "OUTFITS", "TEXTURE_FORMATS", "TEXTURE_SIZES", "build_avatar", "check_options", "choose_outfit"]
+__all__ = [
+    "FORMATS", "OUTFITS", "PACKAGING_ATTRIBUTES", "TEXTURE_FORMATS", "TEXTURE_SIZES",
+    "build_avatar", "check_options", "choose_outfit", "split_packaging",
+]  # fmt: skip
 
 
 def check_options(fmt: object, texture_size: object, texture_format: object) -> None:
@@ -28,6 +32,13 @@ def check_options(fmt: object, texture_size: object, texture_format: object) -> 
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
     atlas.check_texture_options(texture_size, texture_format)
+
+
+def split_packaging(attributes: Mapping[str, object] | None) -> tuple[dict[str, object], dict[str, object]]:
+    """(the generator's attributes, the packaging attributes: ``outfit``) of a request's attributes."""
+    gan = dict(attributes or {})
+    pkg = {k: gan.pop(k) for k in PACKAGING_ATTRIBUTES if k in gan}
+    return gan, pkg
 
 
 def choose_outfit(seed: int, attributes: Mapping[str, object] | None = None) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 
 from chibi_meta import limits
 from chibi_meta.avatar import png
+from chibi_meta.avatar.pack import PACKAGING_ATTRIBUTES, choose_outfit, split_packaging
 from chibi_meta.bridge.batcher import Batcher
 from chibi_meta.bridge.cache import Asset, AssetCache
 from chibi_meta.bridge.protocol import (
@@ -136,9 +137,10 @@ class Engine:
             self.packager = default_packager()
         t0 = time.perf_counter()
         tex = self._generate_batch([(0, self.gen.resolve(0, None), 1.0)] * 2)[0]
-        for fmt in FORMATS:
-            req = ResolvedRequest(0, self.gen.resolve(0, None), fmt, DEFAULT_TEXTURE_SIZE, "png", 1.0,
-                                  str(self.gen.model_id))
+        for fmt, outfit in [(f, o) for f in FORMATS if f != "png" for o in PACKAGING_ATTRIBUTES["outfit"]] + [
+                ("png", None)]:  # fmt: skip
+            attrs = {**self.gen.resolve(0, None), **({"outfit": outfit} if outfit else {})}
+            req = ResolvedRequest(0, attrs, fmt, DEFAULT_TEXTURE_SIZE, "png", 1.0, str(self.gen.model_id))
             self._package(req, tex)
         log.info("event=warm_up ms=%.1f", (time.perf_counter() - t0) * 1000)
 
@@ -158,7 +160,8 @@ class Engine:
             "server": _server_version(),
             "model_id": self.gen.model_id,
             "attribution": self.gen.attribution,
-            "attributes": {a.name: list(a.values) for a in schema.attributes},
+            "attributes": {**{a.name: list(a.values) for a in schema.attributes},
+                           **{k: list(v) for k, v in PACKAGING_ATTRIBUTES.items()}},
             "formats": list(FORMATS),
             "texture_sizes": list(TEXTURE_SIZES),
             "texture_formats": list(TEXTURE_FORMATS),
@@ -181,11 +184,15 @@ class Engine:
     def resolve(self, msg: Generate) -> ResolvedRequest:
         """Validate attributes against the model and fill what is missing (raises with allowed values)."""
         seed = msg.seed if msg.seed is not None else secrets.randbelow(limits.MAX_SEED + 1)
-        attrs = self.gen.resolve(seed, msg.attributes)
-        if msg.format == "png":  # the bare texture: native resolution, always PNG
+        gan_attrs, pkg = split_packaging(msg.attributes)
+        attrs = self.gen.resolve(seed, gan_attrs)
+        if msg.format == "png":  # the bare texture: native resolution, always PNG, no outfit
             size, tfmt = int(self.gen.resolution), "png"
+            if pkg:
+                choose_outfit(seed, pkg)  # still validated
         else:
             size, tfmt = msg.texture_size, msg.texture_format
+            attrs["outfit"] = choose_outfit(seed, pkg)
         return ResolvedRequest(
             seed=seed,
             attributes=dict(attrs),
@@ -256,7 +263,8 @@ class Engine:
 
     async def _produce(self, req: ResolvedRequest, key: str) -> Asset:
         loop = asyncio.get_running_loop()
-        fut = self.batcher.submit((req.seed, req.attributes, req.truncation))
+        gan_attrs = {k: v for k, v in req.attributes.items() if k not in PACKAGING_ATTRIBUTES}
+        fut = self.batcher.submit((req.seed, gan_attrs, req.truncation))
         try:
             texture = await fut
         except asyncio.CancelledError:

@@ -1,4 +1,4 @@
-"""`chibi-meta train | eval | generate | attributes`."""
+"""`chibi-meta train | eval | generate`."""
 
 from __future__ import annotations
 
@@ -72,10 +72,6 @@ def register_use(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--out", required=True, metavar="PATH", help="a .png file (count 1) or a folder")
     g.set_defaults(func=_generate)
 
-    a = sub.add_parser("attributes", help="the loaded model's attributes and allowed values")
-    a.add_argument("--model", metavar="PATH", help="generator .safetensors (default: the shipped model)")
-    a.add_argument("--json", action="store_true", help="machine-readable JSON")
-    a.set_defaults(func=_attributes)
 
 
 def _int(s: str) -> int:
@@ -153,17 +149,3 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attributes(args: argparse.Namespace) -> int:
-    import json
-    import sys
-
-    from chibi_meta.gan.api import TextureGenerator
-
-    gen = TextureGenerator.load(args.model)
-    if args.json:
-        doc = {"model_id": gen.model_id, "attribution": gen.attribution, **gen.schema.to_json()}
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-        return 0
-    for a in gen.schema.attributes:
-        sys.stdout.write(f"{a.name}: {', '.join(a.values)}\n")
-    return 0
