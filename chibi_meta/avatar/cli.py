@@ -35,13 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base-mesh", help="use an artist's rigged chibi GLB instead of the built-in base")
     p.add_argument("--model", help="generator model file (default: the shipped model, else DiceBear images)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--thumbnails", action="store_true", help="also a front-view PNG beside each file (needs [render])")
     p.set_defaults(func=handle)
     _register_render(subparsers)
-    a = subparsers.add_parser("attributes", help="every attribute a request may fix, and its allowed values")
-    a.add_argument("--model", metavar="PATH", help="generator .safetensors (default: the shipped model)")
-    a.add_argument("--json", action="store_true", help="machine-readable JSON")
-    a.set_defaults(func=_attributes)
 
 
 def _format(args: argparse.Namespace, single: bool) -> str:
@@ -94,7 +89,6 @@ def handle(args: argparse.Namespace) -> int:
             texture_format=args.texture_format,
             base=base,
             source=source,
-            thumbnails=args.thumbnails,
         )
         log.info("wrote %s (%d bytes, %s)", args.out, len(data), ", ".join(f"{k}={v}" for k, v in full.items()))
         return 0
@@ -110,7 +104,6 @@ def handle(args: argparse.Namespace) -> int:
         base=base,
         source=source,
         progress=not args.no_progress,
-        thumbnails=args.thumbnails,
     )
     log.info("exported %d avatars (%d already there) to %s; manifest %s", s.written, s.skipped, args.out, s.manifest)
     return 0
@@ -185,23 +178,4 @@ def handle_render(args: argparse.Namespace) -> int:
         path = out / f"{name}_{key}.png"
         render.write_png(path, img)
         log.info("wrote %s", path)
-    return 0
-
-
-def _attributes(args: argparse.Namespace) -> int:
-    """The generator's attributes, then the packaging ones (``outfit``), which the packer draws."""
-    import json
-    import sys
-
-    from chibi_meta.avatar.pack import PACKAGING_ATTRIBUTES
-    from chibi_meta.gan.api import TextureGenerator
-
-    gen = TextureGenerator.load(args.model)
-    doc = {"model_id": gen.model_id, "attribution": gen.attribution, **gen.schema.to_json()}
-    doc["attributes"] += [{"name": k, "values": list(v), "stage": "avatar"} for k, v in PACKAGING_ATTRIBUTES.items()]
-    if args.json:
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-        return 0
-    for a in doc["attributes"]:
-        sys.stdout.write(f"{a['name']}: {', '.join(a['values'])}\n")
     return 0
