@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base-mesh", help="use an artist's rigged chibi GLB instead of the built-in base")
     p.add_argument("--model", help="generator model file (default: the shipped model, else DiceBear images)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--thumbnails", action="store_true", help="also a front-view PNG beside each file (needs [render])")
     p.set_defaults(func=handle)
     _register_render(subparsers)
 
@@ -89,6 +90,7 @@ def handle(args: argparse.Namespace) -> int:
             texture_format=args.texture_format,
             base=base,
             source=source,
+            thumbnails=args.thumbnails,
         )
         log.info("wrote %s (%d bytes, %s)", args.out, len(data), ", ".join(f"{k}={v}" for k, v in full.items()))
         return 0
@@ -104,6 +106,7 @@ def handle(args: argparse.Namespace) -> int:
         base=base,
         source=source,
         progress=not args.no_progress,
+        thumbnails=args.thumbnails,
     )
     log.info("exported %d avatars (%d already there) to %s; manifest %s", s.written, s.skipped, args.out, s.manifest)
     return 0
