@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--thumbnails", action="store_true", help="also a front-view PNG beside each file (needs [render])")
     p.set_defaults(func=handle)
     _register_render(subparsers)
+    a = subparsers.add_parser("attributes", help="every attribute a request may fix, and its allowed values")
+    a.add_argument("--model", metavar="PATH", help="generator .safetensors (default: the shipped model)")
+    a.add_argument("--json", action="store_true", help="machine-readable JSON")
+    a.set_defaults(func=_attributes)
 
 
 def _format(args: argparse.Namespace, single: bool) -> str:
@@ -181,4 +185,23 @@ def handle_render(args: argparse.Namespace) -> int:
         path = out / f"{name}_{key}.png"
         render.write_png(path, img)
         log.info("wrote %s", path)
+    return 0
+
+
+def _attributes(args: argparse.Namespace) -> int:
+    """The generator's attributes, then the packaging ones (``outfit``), which the packer draws."""
+    import json
+    import sys
+
+    from chibi_meta.avatar.pack import PACKAGING_ATTRIBUTES
+    from chibi_meta.gan.api import TextureGenerator
+
+    gen = TextureGenerator.load(args.model)
+    doc = {"model_id": gen.model_id, "attribution": gen.attribution, **gen.schema.to_json()}
+    doc["attributes"] += [{"name": k, "values": list(v), "stage": "avatar"} for k, v in PACKAGING_ATTRIBUTES.items()]
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return 0
+    for a in doc["attributes"]:
+        sys.stdout.write(f"{a['name']}: {', '.join(a['values'])}\n")
     return 0

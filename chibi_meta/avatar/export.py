@@ -24,7 +24,7 @@ import numpy as np
 from chibi_meta import limits
 from chibi_meta.atomic import atomic_write_bytes, atomic_write_text
 from chibi_meta.avatar.basemesh import BaseMesh
-from chibi_meta.avatar.pack import build_avatar, check_options
+from chibi_meta.avatar.pack import build_avatar, check_options, choose_outfit, split_packaging
 from chibi_meta.errors import ExportError, UsageError
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,10 @@ def avatars(
     """(seed, full attributes, file bytes) for each seed, generating textures in batches."""
     for i in range(0, len(seeds), BATCH):
         chunk = [int(s) for s in seeds[i : i + BATCH]]
-        full = [source.resolve(s, attrs) for s in chunk]  # type: ignore[attr-defined]
-        textures = source.generate(chunk, full)  # type: ignore[attr-defined]
+        gan_attrs, pkg = split_packaging(attrs)
+        drawn = [source.resolve(s, gan_attrs) for s in chunk]  # type: ignore[attr-defined]
+        textures = source.generate(chunk, drawn)  # type: ignore[attr-defined]
+        full = [{**a, "outfit": choose_outfit(s, pkg)} for s, a in zip(chunk, drawn, strict=True)]
         for s, a, tex in zip(chunk, full, textures, strict=True):
             data = build_avatar(
                 np.ascontiguousarray(tex),
@@ -115,6 +117,16 @@ def avatars(
                 base=base,
             )
             yield s, a, data
+
+
+def validate_attrs(source: object, attrs: Mapping[str, str] | None) -> dict[str, str]:
+    """The fixed attributes of an export, checked: the generator's against its schema, ``outfit``
+    against the outfits (a missing outfit is drawn per seed)."""
+    gan_attrs, pkg = split_packaging(attrs)
+    out = dict(source.schema.validate(gan_attrs))  # type: ignore[attr-defined]
+    if pkg:
+        out["outfit"] = choose_outfit(0, pkg)
+    return out
 
 
 # --- option parsing helpers --------------------------------------------------------------------
@@ -234,7 +246,7 @@ def export_batch(
     check_count(count, seed_start)
     i, n = shard
     source = source or open_texture_source()
-    attrs = source.schema.validate(attrs or {})  # type: ignore[attr-defined]
+    attrs = validate_attrs(source, attrs)
     out = Path(out)
     check_writable_dir(out)
     settings = {
@@ -327,7 +339,7 @@ def export_one(
     if path.is_dir():
         raise ExportError(f"cannot write to {path}: it is a folder (give a file name ending in .{fmt})")
     source = source or open_texture_source()
-    attrs = source.schema.validate(attrs or {})  # type: ignore[attr-defined]
+    attrs = validate_attrs(source, attrs)
     _, full, data = next(
         avatars(source, [seed], attrs, fmt=fmt, texture_size=texture_size, texture_format=texture_format, base=base)
     )
