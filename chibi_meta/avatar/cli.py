@@ -176,7 +176,7 @@ def handle_render(args: argparse.Namespace) -> int:
             raise UsageError(f"--seed must be an integer in [0, {MAX_SEED}], got {args.seed}")
         attrs = export.parse_attrs(args.attr)
         source = export.open_texture_source(args.model)
-        attrs = source.schema.validate(attrs)  # type: ignore[attr-defined]
+        attrs = export.validate_attrs(source, attrs)
         _, _, data = next(export.avatars(source, [args.seed], attrs, fmt=fmt, texture_size=512, texture_format="png"))
         name, avatar = f"chibi-{args.seed}", Avatar(data)
     export.check_writable_dir(out)
