@@ -89,3 +89,27 @@ MORPH_SETS: dict[str, tuple[str, ...]] = {
     "arkit": ARKIT + RPM_EXTRA,
 }
 DEFAULT_MORPH_SETS = ("vrm", "oculus", "arkit")
+
+
+def check_morph_sets(value: object) -> tuple[str, ...]:
+    """A request's ``morph_targets``: None (all sets), ["none"], or a list of MORPH_SETS names.
+
+    Returns the sets in canonical order (so equal choices give equal cache keys); raises
+    AttributeValueError naming the allowed sets.
+    """
+    from chibi_meta.errors import AttributeValueError
+
+    allowed = (*MORPH_SETS, "none")
+    if value is None:
+        return DEFAULT_MORPH_SETS
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise AttributeValueError(f"morph_targets must be a non-empty list of set names, got {value!r}; "
+                                  f"allowed: {', '.join(allowed)}")
+    bad = [v for v in value if not isinstance(v, str) or v not in allowed]
+    if bad:
+        raise AttributeValueError(f"unknown morph-target set {bad[0]!r}; allowed: {', '.join(allowed)}")
+    if "none" in value:
+        if len(set(value)) > 1:
+            raise AttributeValueError("morph_targets: 'none' cannot be combined with other sets")
+        return ()
+    return tuple(s for s in MORPH_SETS if s in value)
