@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chibi_meta import limits
+from chibi_meta.avatar import names
 from chibi_meta.bridge import protocol as P
 from chibi_meta.bridge.auth import TokenAuth
 from chibi_meta.bridge.batcher import Batcher
@@ -77,6 +78,64 @@ def test_parse_errors_have_codes(frame: str | bytes, code: str) -> None:
     assert e.value.code == code
 
 
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        (None, ("vrm", "oculus", "arkit")),
+        (["vrm"], ("vrm",)),
+        (["arkit", "vrm"], ("vrm", "arkit")),  # canonical order
+        (["oculus", "vrm", "oculus"], ("vrm", "oculus")),  # repeats do not matter
+        (["arkit", "oculus", "vrm"], ("vrm", "oculus", "arkit")),
+        (["none"], ()),
+    ],
+)
+def test_parse_morph_targets(value: object, want: tuple[str, ...]) -> None:
+    obj = {"type": "generate", "id": "a", "format": "vrm"}
+    if value is not None:
+        obj["morph_targets"] = value
+    g = P.parse_client_message(json.dumps(obj))
+    assert isinstance(g, P.Generate) and g.morph_targets == want
+    assert P.parse_client_message('{"type":"generate","id":"a","morph_targets":null}').morph_targets == want \
+        if value is None else True
+    validate(obj, "client_generate")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["vrm", "vrm,oculus", 3, True, {"vrm": 1}, [], ["bogus"], ["VRM"], ["vrm", "nope"], [None], [["vrm"]], [3],
+     ["none", "vrm"], ["vrm", "none"], ["x" * 5000]],
+)
+def test_morph_targets_errors_name_the_allowed_sets(value: object) -> None:
+    frame = json.dumps({"type": "generate", "id": "a", "format": "glb", "morph_targets": value})
+    for fmt in ("glb", "png"):  # validated for png too, though a png has no morph targets
+        with pytest.raises(ChibiError) as e:
+            P.parse_client_message(frame.replace('"glb"', f'"{fmt}"'))
+        assert e.value.code == "invalid_value"
+        assert "allowed: vrm, oculus, arkit, none" in str(e.value), str(e.value)
+        assert len(str(e.value)) < 300  # the offending value is quoted shortened
+    with pytest.raises(Exception):  # noqa: B017 - the published schema refuses it too
+        validate(json.loads(frame), "client_generate")
+
+
+def test_morph_target_sets_match_names_schemas_and_docs() -> None:
+    assert P.MORPH_TARGET_SETS == (*names.MORPH_SETS, "none")
+    assert P.DEFAULT_MORPH_TARGETS == names.DEFAULT_MORPH_SETS
+    defs = json.loads((SCHEMAS / "defs.json").read_text("utf-8"))["$defs"]
+    assert defs["morph_target_set"]["enum"] == list(P.MORPH_TARGET_SETS)
+    assert defs["morph_targets"]["oneOf"][0]["items"]["enum"] == list(names.MORPH_SETS)
+    gen = json.loads((SCHEMAS / "client_generate.json").read_text("utf-8"))
+    assert gen["properties"]["morph_targets"]["default"] == list(names.DEFAULT_MORPH_SETS)
+    doc = (ROOT / "docs" / "protocol.md").read_text("utf-8")
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)`(?: \(alone\))? \| (.*) \|$", doc, re.M)}
+    for name in ("vrm", "oculus", "arkit", "none"):
+        assert name in rows, f"docs/protocol.md has no row for the morph-target set {name!r}"
+    for name in ("vrm", "oculus"):  # listed in full; arkit's 52 names are in docs/avatar.md
+        listed = re.findall(r"`(\w+)`", rows[name].split(" (")[0] if name == "oculus" else rows[name])
+        assert [n for n in listed if n != "neutral"] == list(names.MORPH_SETS[name]), name
+    for extra in names.RPM_EXTRA:
+        assert f"`{extra}`" in rows["arkit"]
+
+
 def test_deeply_nested_json_is_a_bad_request() -> None:
     with pytest.raises(ChibiError) as e:
         P.parse_client_message("[" * 50_000 + "]" * 50_000, max_bytes=10**6)
@@ -97,8 +156,29 @@ def test_cache_key_is_canonical() -> None:
     assert json.loads(_req().canonical())["v"] == 1
 
 
+def test_cache_key_holds_morph_targets_for_models_only() -> None:
+    choices = [("vrm", "oculus", "arkit"), ("vrm",), ("oculus",), ("arkit",), ("vrm", "oculus"), ()]
+    for fmt in ("glb", "vrm"):
+        keys = [_req(format=fmt, morph_targets=m).key() for m in choices]
+        assert len(set(keys)) == len(choices), fmt
+        assert _req(format=fmt).key() == keys[0]  # the default is every set
+        assert json.loads(_req(format=fmt, morph_targets=()).canonical())["morph_targets"] == []
+    png = {_req(format="png", texture_size=128, morph_targets=m).key() for m in choices}
+    assert len(png) == 1  # the bare texture has no morph targets: one cache entry whatever the choice
+    assert "morph_targets" not in json.loads(_req(format="png").canonical())
+
+
 def test_server_messages_match_schemas() -> None:
     validate(json.loads(P.result_message("x", _req(), sha256="0" * 64, byte_length=10, cached=False)))
+    for m, echoed in ((("vrm", "oculus", "arkit"), ["vrm", "oculus", "arkit"]), (("oculus",), ["oculus"]),
+                      ((), ["none"])):
+        msg = json.loads(P.result_message("x", _req(morph_targets=m), sha256="0" * 64, byte_length=10, cached=False))
+        validate(msg)
+        assert msg["morph_targets"] == echoed
+    png = json.loads(P.result_message("x", _req(format="png", texture_size=128, morph_targets=()), sha256="0" * 64,
+                                      byte_length=10, cached=False))
+    validate(png)
+    assert "morph_targets" not in png
     validate(json.loads(P.error_message("x", "busy", "full", retry_after_ms=5)))
     validate(json.loads(P.error_message(None, "bad_request", "bad")))
     validate(json.loads(P.cancelled_message("x")))
@@ -131,6 +211,7 @@ message_like = st.fixed_dictionaries(
               "texture_format": st.sampled_from(P.TEXTURE_FORMATS) | json_values,
               "truncation": st.floats(-1, 3, allow_subnormal=False) | json_values, "token": json_values,
               "protocol": json_values,
+              "morph_targets": st.lists(st.sampled_from([*P.MORPH_TARGET_SETS, "bogus"]), max_size=4) | json_values,
               "junk": json_values},
 )
 

@@ -10,6 +10,7 @@ small pool, disk I/O in another.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import secrets
@@ -26,8 +27,10 @@ from chibi_meta.avatar.pack import PACKAGING_ATTRIBUTES, choose_outfit, split_pa
 from chibi_meta.bridge.batcher import Batcher
 from chibi_meta.bridge.cache import Asset, AssetCache
 from chibi_meta.bridge.protocol import (
+    DEFAULT_MORPH_TARGETS,
     DEFAULT_TEXTURE_SIZE,
     FORMATS,
+    MORPH_TARGET_SETS,
     TEXTURE_FORMATS,
     TEXTURE_SIZES,
     Generate,
@@ -91,6 +94,19 @@ def default_packager() -> Packager:
     return build_avatar
 
 
+def takes_morph_targets(packager: Packager) -> bool:
+    """Whether ``packager`` accepts the ``morph_targets`` keyword (or any keyword).
+
+    TODO(issue 9): build_avatar gains ``morph_targets`` in a parallel change; once it has landed
+    every packager takes it and this check (and the guard in Engine._package) goes.
+    """
+    try:
+        params = inspect.signature(packager).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "morph_targets" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 class Engine:
     """Turns resolved requests into assets, with caching, coalescing, batching and admission control."""
 
@@ -111,6 +127,7 @@ class Engine:
         self.stats = stats if stats is not None else Stats()
         self.queue_max = int(queue_max)
         self.packager = packager
+        self._packager_morphs: bool | None = None  # packager takes morph_targets (see takes_morph_targets)
         self._gen_pool = ThreadPoolExecutor(1, thread_name_prefix="chibi-gen")
         self._pack_pool = ThreadPoolExecutor(max(1, pack_threads), thread_name_prefix="chibi-pack")
         self._io_pool = ThreadPoolExecutor(2, thread_name_prefix="chibi-io")
@@ -165,6 +182,8 @@ class Engine:
             "formats": list(FORMATS),
             "texture_sizes": list(TEXTURE_SIZES),
             "texture_formats": list(TEXTURE_FORMATS),
+            "morph_target_sets": list(MORPH_TARGET_SETS),
+            "default_morph_targets": list(DEFAULT_MORPH_TARGETS),
             "texture_resolution": int(self.gen.resolution),
             "auth": "token" if auth_required else "none",
             "limits": {
@@ -186,12 +205,12 @@ class Engine:
         seed = msg.seed if msg.seed is not None else secrets.randbelow(limits.MAX_SEED + 1)
         gan_attrs, pkg = split_packaging(msg.attributes)
         attrs = self.gen.resolve(seed, gan_attrs)
-        if msg.format == "png":  # the bare texture: native resolution, always PNG, no outfit
-            size, tfmt = int(self.gen.resolution), "png"
+        if msg.format == "png":  # the bare texture: native resolution, always PNG, no outfit, no morph targets
+            size, tfmt, morphs = int(self.gen.resolution), "png", ()
             if pkg:
                 choose_outfit(seed, pkg)  # still validated
         else:
-            size, tfmt = msg.texture_size, msg.texture_format
+            size, tfmt, morphs = msg.texture_size, msg.texture_format, tuple(msg.morph_targets)
             attrs["outfit"] = choose_outfit(seed, pkg)
         return ResolvedRequest(
             seed=seed,
@@ -201,6 +220,7 @@ class Engine:
             texture_format=tfmt,
             truncation=float(msg.truncation),
             model_id=str(self.gen.model_id),
+            morph_targets=morphs,
         )
 
     async def get(self, req: ResolvedRequest) -> tuple[Asset, bool]:
@@ -299,6 +319,9 @@ class Engine:
         if req.format == "png":
             return encode_png(texture, provenance)
         packager = self.packager or default_packager()
+        if self._packager_morphs is None:
+            self._packager_morphs = takes_morph_targets(packager)
+        morphs = {"morph_targets": req.morph_targets} if self._packager_morphs else {}  # TODO(issue 9): always
         return packager(
             texture,
             req.attributes,
@@ -306,4 +329,5 @@ class Engine:
             texture_size=req.texture_size,
             texture_format=req.texture_format,
             provenance=provenance,
+            **morphs,
         )

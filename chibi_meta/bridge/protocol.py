@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chibi_meta import limits
+from chibi_meta.avatar import names
 from chibi_meta.errors import (
     AttributeValueError,
     ChibiError,
@@ -32,6 +33,9 @@ DEFAULT_FORMAT = "glb"
 DEFAULT_TEXTURE_SIZE = 256  # the atlas holds the 128 px face at its native size; 512+ only upscales
 DEFAULT_TEXTURE_FORMAT = "png"
 MEDIA_TYPES = {"glb": "model/gltf-binary", "vrm": "model/gltf-binary", "png": "image/png"}
+# A request's ``morph_targets``: any of the sets of chibi_meta.avatar.names.MORPH_SETS, or "none" alone
+MORPH_TARGET_SETS = (*names.MORPH_SETS, "none")
+DEFAULT_MORPH_TARGETS = tuple(names.DEFAULT_MORPH_SETS)
 ERROR_CODES = ("bad_request", "unknown_attribute", "invalid_value", "too_large", "busy", "unauthorized", "internal")
 
 # Websocket close codes the server uses (RFC 6455 section 7.4.1).
@@ -43,7 +47,8 @@ CLOSE_INTERNAL = 1011  # the server failed
 _MESSAGE_FIELDS: dict[str, frozenset[str]] = {
     "hello": frozenset({"type", "protocol", "token", "client"}),
     "generate": frozenset(
-        {"type", "id", "seed", "attributes", "format", "texture_size", "texture_format", "truncation"}
+        {"type", "id", "seed", "attributes", "format", "texture_size", "texture_format", "truncation",
+         "morph_targets"}
     ),
     "cancel": frozenset({"type", "id"}),
     "stats": frozenset({"type"}),
@@ -68,6 +73,7 @@ class Generate:
     texture_size: int = DEFAULT_TEXTURE_SIZE
     texture_format: str = DEFAULT_TEXTURE_FORMAT
     truncation: float = 1.0
+    morph_targets: tuple[str, ...] = DEFAULT_MORPH_TARGETS  # canonical order; () for ["none"]
 
 
 @dataclass(frozen=True)
@@ -94,20 +100,27 @@ class ResolvedRequest:
     texture_format: str
     truncation: float
     model_id: str
+    morph_targets: tuple[str, ...] = DEFAULT_MORPH_TARGETS  # canonical order; () = none; ignored for png
 
     def canonical(self) -> str:
-        """Canonical JSON: sorted keys, no whitespace. Equal requests give equal strings."""
+        """Canonical JSON: sorted keys, no whitespace. Equal requests give equal strings.
+
+        ``morph_targets`` is part of it for glb/vrm only: the bare png texture has no morph targets.
+        """
+        doc: dict[str, Any] = {
+            "v": PROTOCOL_VERSION,
+            "seed": self.seed,
+            "attributes": dict(sorted(self.attributes.items())),
+            "format": self.format,
+            "texture_size": self.texture_size,
+            "texture_format": self.texture_format,
+            "truncation": self.truncation,
+            "model_id": self.model_id,
+        }
+        if self.format != "png":
+            doc["morph_targets"] = list(self.morph_targets)
         return json.dumps(
-            {
-                "v": PROTOCOL_VERSION,
-                "seed": self.seed,
-                "attributes": dict(sorted(self.attributes.items())),
-                "format": self.format,
-                "texture_size": self.texture_size,
-                "texture_format": self.texture_format,
-                "truncation": self.truncation,
-                "model_id": self.model_id,
-            },
+            doc,
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=True,
@@ -262,7 +275,34 @@ def _parse_generate(obj: Mapping[str, Any]) -> Generate:
         )
     if not 0 <= trunc <= limits.MAX_TRUNCATION or (isinstance(trunc, float) and not math.isfinite(trunc)):
         raise AttributeValueError(f"truncation {trunc} out of range; allowed: [0, {limits.MAX_TRUNCATION}]")
-    return Generate(rid, seed, dict(attrs), fmt, size, tfmt, float(trunc))
+    morphs = parse_morph_targets(obj.get("morph_targets"))
+    return Generate(rid, seed, dict(attrs), fmt, size, tfmt, float(trunc), morphs)
+
+
+def parse_morph_targets(value: object) -> tuple[str, ...]:
+    """A request's ``morph_targets`` -> the sets in canonical order (``()`` for ``["none"]``).
+
+    Absent or null: every set (DEFAULT_MORPH_TARGETS). Raises AttributeValueError (invalid_value)
+    naming the allowed sets; messages quote the offending value shortened, as the other fields do.
+    """
+    if value is None:
+        return DEFAULT_MORPH_TARGETS
+    allowed = ", ".join(MORPH_TARGET_SETS)
+    if not isinstance(value, list) or not value:
+        raise AttributeValueError(
+            f"\"morph_targets\" must be a non-empty list of set names, got {_describe(value)}; allowed: {allowed}"
+        )
+    for v in value:
+        if not isinstance(v, str) or v not in MORPH_TARGET_SETS:
+            raise AttributeValueError(f"unknown morph-target set {_describe(v)}; allowed: {allowed}")
+    if "none" in value and any(v != "none" for v in value):
+        raise AttributeValueError(f"\"morph_targets\": \"none\" cannot be combined with other sets; allowed: {allowed}")
+    return names.check_morph_sets(value)  # the one canonical order (names.MORPH_SETS)
+
+
+def morph_targets_json(sets: tuple[str, ...]) -> list[str]:
+    """Resolved morph-target sets as a request would send them (``["none"]`` for no morph targets)."""
+    return list(sets) if sets else ["none"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,6 +321,7 @@ def hello_message(capabilities: Mapping[str, Any]) -> str:
 def result_message(
     rid: str, req: ResolvedRequest, *, sha256: str, byte_length: int, cached: bool
 ) -> str:
+    extra = {} if req.format == "png" else {"morph_targets": morph_targets_json(req.morph_targets)}
     return dumps(
         {
             "type": "result",
@@ -292,6 +333,7 @@ def result_message(
             "texture_format": req.texture_format,
             "truncation": req.truncation,
             "model_id": req.model_id,
+            **extra,
             "media_type": MEDIA_TYPES[req.format],
             "sha256": sha256,
             "byte_length": byte_length,
