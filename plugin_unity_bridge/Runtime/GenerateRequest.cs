@@ -33,6 +33,19 @@ namespace ChibiMeta.Bridge
         public string TextureFormat { get; set; }
         /// <summary>Latent truncation in [0, 2]; null: server default (1.0).</summary>
         public double? Truncation { get; set; }
+        /// <summary>
+        /// Which morph-target sets the GLB/VRM carries (the <c>morph_targets</c> field): any of
+        /// <c>"vrm"</c>, <c>"oculus"</c>, <c>"arkit"</c> (<see cref="MorphTargetNames.Sets"/>), or <c>"none"</c>
+        /// alone; null: the server default (all sets). Fewer sets give smaller files. Ignored for png.
+        /// </summary>
+        public IList<string> MorphTargets { get; set; }
+
+        /// <summary>Sets <see cref="MorphTargets"/> and returns this request (for chaining).</summary>
+        public GenerateRequest WithMorphTargets(params string[] sets)
+        {
+            MorphTargets = sets == null ? null : new List<string>(sets);
+            return this;
+        }
 
         /// <summary>Sets one attribute and returns this request (for chaining).</summary>
         public GenerateRequest With(string attribute, string value)
@@ -60,13 +73,15 @@ namespace ChibiMeta.Bridge
             if (TextureSize.HasValue) msg["texture_size"] = TextureSize.Value;
             if (TextureFormat != null) msg["texture_format"] = TextureFormat;
             if (Truncation.HasValue) msg["truncation"] = Truncation.Value;
+            if (MorphTargets != null && Format != Png) msg["morph_targets"] = new List<object>(MorphTargets);
             return msg;
         }
 
         /// <summary>
         /// The canonical form of this request for model <paramref name="modelId"/>: a JSON text with
         /// sorted keys and the server defaults filled in (texture fields dropped for png, which
-        /// ignores them). Equal canonical forms give identical bytes from the server.
+        /// ignores them; <c>morph_targets</c> in canonical order, only when it is not the default).
+        /// Equal canonical forms give identical bytes from the server.
         /// Null when <see cref="Seed"/> is null (the server would pick a new seed every time).
         /// </summary>
         public string CanonicalForm(string modelId)
@@ -86,7 +101,28 @@ namespace ChibiMeta.Bridge
             var attrs = new SortedDictionary<string, object>(StringComparer.Ordinal);
             foreach (var kv in Attributes) attrs[kv.Key] = kv.Value;
             canon["attributes"] = attrs;
+            // canonical sets, as the server reads them; absent for the default (all sets), so that keys of
+            // requests without the field stay what they were and equal choices give equal keys
+            if (MorphTargets != null && !png)
+            {
+                var sets = CanonicalMorphTargets(MorphTargets);
+                if (!SameSets(sets, MorphTargetNames.DefaultSets)) canon["morph_targets"] = new List<object>(sets);
+            }
             return MiniJson.Serialize(canon);
+        }
+
+        static IReadOnlyList<string> CanonicalMorphTargets(IList<string> sets)
+        {
+            try { return MorphTargetNames.Canonical(sets); }
+            catch (ArgumentException) { return new List<string>(sets); } // the server will refuse it; no cache entry
+        }
+
+        static bool SameSets(IReadOnlyList<string> a, IReadOnlyList<string> b)
+        {
+            if (a.Count != b.Count) return false;
+            for (int i = 0; i < a.Count; i++)
+                if (a[i] != b[i]) return false;
+            return true;
         }
 
         /// <summary>SHA-256 (hex) of <see cref="CanonicalForm"/>, used as the cache key; null when not cacheable.</summary>
@@ -105,6 +141,7 @@ namespace ChibiMeta.Bridge
                 TextureFormat = TextureFormat, Truncation = Truncation,
             };
             foreach (var kv in Attributes) r.Attributes[kv.Key] = kv.Value;
+            if (MorphTargets != null) r.MorphTargets = new List<string>(MorphTargets);
             return r;
         }
     }

@@ -13,9 +13,9 @@ namespace ChibiMeta.Bridge.Unity
 {
     /// <summary>
     /// Turns a <see cref="GenerateResult"/> into scene objects: GLB with glTFast
-    /// (<c>GltfImport.LoadGltfBinary</c> + <c>InstantiateMainSceneAsync</c>), VRM with UniVRM
-    /// (<c>Vrm10.LoadBytesAsync</c>) when <c>com.vrmc.vrm</c> is installed, else as plain glTF with
-    /// glTFast; PNG as a sprite. Main thread only.
+    /// (<c>GltfImport.Load</c> + <c>InstantiateMainSceneAsync</c>), VRM with UniVRM
+    /// (<c>Vrm10.LoadBytesAsync</c>) when it is installed, else as plain glTF with glTFast; PNG as a
+    /// sprite. GLB and VRM avatars get a <see cref="ChibiAvatarExpressions"/>. Main thread only.
     /// </summary>
     public static class ChibiAvatarInstantiator
     {
@@ -27,7 +27,7 @@ namespace ChibiMeta.Bridge.Unity
             false;
 #endif
 
-        /// <summary>True when UniVRM (com.vrmc.vrm) is installed.</summary>
+        /// <summary>True when UniVRM (com.vrmc.vrm, or its .unitypackage with the CHIBI_META_UNIVRM symbol) is installed.</summary>
         public const bool HasUniVrm =
 #if CHIBI_META_UNIVRM
             true;
@@ -35,52 +35,87 @@ namespace ChibiMeta.Bridge.Unity
             false;
 #endif
 
-        /// <summary>Instantiates <paramref name="result"/> under <paramref name="parent"/> and returns its root.</summary>
+        /// <summary>
+        /// Instantiates <paramref name="result"/> under <paramref name="parent"/> and returns its root.
+        /// When <paramref name="cancellationToken"/> is cancelled, or <paramref name="parent"/> is destroyed,
+        /// before the avatar is in the scene, everything loaded so far is destroyed and the task ends as
+        /// cancelled (glTFast itself does not stop loading bytes when asked to).
+        /// </summary>
         public static async Task<GameObject> InstantiateAsync(GenerateResult result, Transform parent,
                                                               CancellationToken cancellationToken = default(CancellationToken))
         {
             if (result == null) throw new ArgumentNullException(nameof(result));
+            cancellationToken.ThrowIfCancellationRequested();
+            bool hadParent = parent != null;
             string name = "chibi-" + result.Seed + "-" + result.Format;
             if (result.Format == GenerateRequest.Png) return FaceSprite(result, parent, name);
+            GameObject root;
 #if CHIBI_META_UNIVRM
-            if (result.Format == GenerateRequest.Vrm)
-            {
-                Vrm10Instance vrm = await Vrm10.LoadBytesAsync(result.Data, canLoadVrm0X: false, showMeshes: true, ct: cancellationToken);
-                if (vrm == null) throw new InvalidOperationException("UniVRM could not load '" + result.Id + "'");
-                vrm.gameObject.name = name;
-                vrm.transform.SetParent(parent, false);
-                return vrm.gameObject;
-            }
+            if (result.Format == GenerateRequest.Vrm) root = await LoadVrmAsync(result, name, cancellationToken);
+            else root = await LoadGltfAsync(result, name, cancellationToken);
 #else
             if (result.Format == GenerateRequest.Vrm)
                 Debug.LogWarning("chibi_meta: UniVRM (com.vrmc.vrm) is not installed; loading the VRM as plain glTF " +
                                  "(no humanoid, expressions or spring bones).");
+            root = await LoadGltfAsync(result, name, cancellationToken);
 #endif
-#if CHIBI_META_GLTFAST
-            var import = new GltfImport();
-            bool ok = await import.LoadGltfBinary(result.Data, cancellationToken: cancellationToken);
-            if (!ok)
+            if (cancellationToken.IsCancellationRequested || (hadParent && parent == null))
             {
-                import.Dispose();
-                throw new InvalidOperationException("glTFast could not load '" + result.Id + "'");
+                DestroySafely(root);
+                throw new OperationCanceledException("the avatar load was cancelled (or its parent destroyed) while loading",
+                                                     cancellationToken);
             }
-            var root = new GameObject(name);
             root.transform.SetParent(parent, false);
-            ok = await import.InstantiateMainSceneAsync(root.transform);
-            if (!ok)
-            {
-                UnityEngine.Object.Destroy(root);
-                import.Dispose();
-                throw new InvalidOperationException("glTFast could not instantiate '" + result.Id + "'");
-            }
-            // glTFast owns the meshes, materials and textures: release them with the avatar
-            root.AddComponent<GltfImportOwner>().Import = import;
+            root.AddComponent<ChibiAvatarExpressions>();
             return root;
-#else
-            await Task.Yield();
-            throw new NotSupportedException("install glTFast (com.unity.cloud.gltfast) to load GLB avatars");
-#endif
         }
+
+#if CHIBI_META_GLTFAST
+        static async Task<GameObject> LoadGltfAsync(GenerateResult result, string name, CancellationToken ct)
+        {
+            var import = new GltfImport();
+            GameObject root = null;
+            try
+            {
+                // Load(byte[], ...) is the same call from glTFast 5.0 to 6.15; LoadGltfBinary is obsolete from 6.11.
+                // Neither looks at the token while it loads bytes, so it is checked after every step.
+                bool ok = await import.Load(result.Data, cancellationToken: ct);
+                ct.ThrowIfCancellationRequested();
+                if (!ok) throw new InvalidOperationException("glTFast could not load '" + result.Id + "'");
+                root = new GameObject(name);
+                ok = await import.InstantiateMainSceneAsync(root.transform, ct);
+                ct.ThrowIfCancellationRequested();
+                if (!ok) throw new InvalidOperationException("glTFast could not instantiate '" + result.Id + "'");
+                // glTFast owns the meshes, materials and textures: release them with the avatar
+                root.AddComponent<GltfImportOwner>().Import = import;
+                import = null;
+                GameObject done = root;
+                root = null;
+                return done;
+            }
+            finally
+            {
+                if (root != null) DestroySafely(root);
+                if (import != null) import.Dispose();
+            }
+        }
+#else
+        static Task<GameObject> LoadGltfAsync(GenerateResult result, string name, CancellationToken ct)
+        {
+            return Task.FromException<GameObject>(new NotSupportedException(
+                "install glTFast (com.unity.cloud.gltfast) to load GLB avatars ('" + result.Id + "')"));
+        }
+#endif
+
+#if CHIBI_META_UNIVRM
+        static async Task<GameObject> LoadVrmAsync(GenerateResult result, string name, CancellationToken ct)
+        {
+            Vrm10Instance vrm = await Vrm10.LoadBytesAsync(result.Data, canLoadVrm0X: false, showMeshes: true, ct: ct);
+            if (vrm == null) throw new InvalidOperationException("UniVRM could not load '" + result.Id + "'");
+            vrm.gameObject.name = name;
+            return vrm.gameObject;
+        }
+#endif
 
         static GameObject FaceSprite(GenerateResult result, Transform parent, string name)
         {
@@ -91,21 +126,13 @@ namespace ChibiMeta.Bridge.Unity
             go.AddComponent<SpriteRenderer>().sprite = sprite;
             return go;
         }
-    }
 
-#if CHIBI_META_GLTFAST
-    /// <summary>Disposes a glTFast import (its meshes, materials, textures) when the avatar is destroyed.</summary>
-    [AddComponentMenu("")]
-    public sealed class GltfImportOwner : MonoBehaviour
-    {
-        /// <summary>The import that created this avatar.</summary>
-        public GltfImport Import { get; set; }
-
-        void OnDestroy()
+        /// <summary>Destroy in Play mode, DestroyImmediate in Edit mode (where Destroy is an error).</summary>
+        internal static void DestroySafely(UnityEngine.Object obj)
         {
-            if (Import != null) Import.Dispose();
-            Import = null;
+            if (obj == null) return;
+            if (Application.isPlaying) UnityEngine.Object.Destroy(obj);
+            else UnityEngine.Object.DestroyImmediate(obj);
         }
     }
-#endif
 }

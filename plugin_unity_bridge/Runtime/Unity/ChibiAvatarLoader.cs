@@ -42,6 +42,8 @@ namespace ChibiMeta.Bridge.Unity
         public List<AttributeChoice> attributes = new List<AttributeChoice>();
         [Tooltip("Keep assets in Application.persistentDataPath/chibi_meta/assets")]
         public bool useCache = true;
+        [Tooltip("Morph-target sets in the avatar: vrm, oculus, arkit, or none alone; empty: all (the server default)")]
+        public List<string> morphTargets = new List<string>();
 
         /// <summary>Raised on the main thread when an avatar is in the scene.</summary>
         public event Action<GenerateResult, GameObject> Loaded;
@@ -50,6 +52,11 @@ namespace ChibiMeta.Bridge.Unity
 
         /// <summary>The current avatar instance, or null.</summary>
         public GameObject Avatar { get; private set; }
+        /// <summary>The expressions of <see cref="Avatar"/> (null for PNG results and before the first load).</summary>
+        public ChibiAvatarExpressions Expressions
+        {
+            get { return Avatar == null ? null : Avatar.GetComponent<ChibiAvatarExpressions>(); }
+        }
         /// <summary>The result behind <see cref="Avatar"/>.</summary>
         public GenerateResult Result { get; private set; }
 
@@ -92,8 +99,14 @@ namespace ChibiMeta.Bridge.Unity
                 ChibiBridgeClient client = await EnsureClientAsync(ct);
                 GenerateResult result = await client.GenerateAsync(request ?? BuildRequest(), ct);
                 ct.ThrowIfCancellationRequested();
+                // InstantiateAsync ends as cancelled when this loader is destroyed (ct, and its parent, go with it)
                 GameObject instance = await ChibiAvatarInstantiator.InstantiateAsync(result, transform, ct);
-                if (Avatar != null) Destroy(Avatar);
+                if (this == null || ct.IsCancellationRequested)
+                {
+                    ChibiAvatarInstantiator.DestroySafely(instance);
+                    throw new OperationCanceledException("the loader was destroyed while loading", ct);
+                }
+                if (Avatar != null) ChibiAvatarInstantiator.DestroySafely(Avatar);
                 Avatar = instance;
                 Result = result;
                 if (Loaded != null) Loaded(result, instance);
@@ -116,6 +129,7 @@ namespace ChibiMeta.Bridge.Unity
                 Format = string.IsNullOrEmpty(format) ? GenerateRequest.Glb : format,
                 TextureSize = format == GenerateRequest.Png ? (int?)null : textureSize,
             };
+            if (morphTargets != null && morphTargets.Count > 0) request.MorphTargets = new List<string>(morphTargets);
             foreach (AttributeChoice a in attributes)
                 if (!string.IsNullOrEmpty(a.name) && !string.IsNullOrEmpty(a.value)) request.Attributes[a.name] = a.value;
             return request;

@@ -25,7 +25,12 @@ namespace ChibiMeta.Bridge.Unity
             if (result == null) throw new ArgumentNullException(nameof(result));
             if (result.MediaType != "image/png") throw new ArgumentException("not a PNG result: " + result.MediaType, nameof(result));
             var texture = new Texture2D(2, 2, TextureFormat.RGBA32, false) { name = "chibi-" + result.Seed };
-            if (!texture.LoadImage(result.Data)) throw new InvalidDataException("the PNG of '" + result.Id + "' does not decode");
+            // ImageConversion: the built-in package com.unity.modules.imageconversion (a dependency of this package)
+            if (!texture.LoadImage(result.Data))
+            {
+                ChibiAvatarInstantiator.DestroySafely(texture);
+                throw new InvalidDataException("the PNG of '" + result.Id + "' does not decode");
+            }
             texture.filterMode = FilterMode.Bilinear;
             return texture;
         }

@@ -7,7 +7,7 @@ namespace ChibiMeta.Bridge.Samples
     /// <summary>
     /// Sample: put this on an empty GameObject, press Play. It adds a <see cref="ChibiAvatarLoader"/>,
     /// asks for a pink-haired avatar with the seed below, and logs what the server resolved.
-    /// Right-click the component header > "Load next seed" for another avatar.
+    /// Right-click the component header > "Load next seed" for another avatar (in Play mode).
     /// </summary>
     public sealed class LoadAvatarSample : MonoBehaviour
     {
@@ -24,13 +24,25 @@ namespace ChibiMeta.Bridge.Samples
 
         void Awake()
         {
+            EnsureLoader();
+        }
+
+        ChibiAvatarLoader EnsureLoader()
+        {
+            if (_loader != null) return _loader;
             _loader = gameObject.AddComponent<ChibiAvatarLoader>();
             _loader.loadOnStart = false;
             _loader.serverUrl = serverUrl;
             _loader.token = token;
             _loader.Loaded += (result, avatar) =>
+            {
                 Debug.Log("chibi_meta: seed " + result.Seed + " (" + result.ByteLength + " bytes, " +
                           (result.FromClientCache ? "from the local cache" : "from the server") + ")", avatar);
+                // a smile, by name: works for GLB (glTFast blend shapes) and VRM (UniVRM expressions)
+                ChibiAvatarExpressions face = _loader.Expressions;
+                if (face != null) face.SetExpression("happy", 1f);
+            };
+            return _loader;
         }
 
         async void Start()
@@ -41,14 +53,20 @@ namespace ChibiMeta.Bridge.Samples
         async System.Threading.Tasks.Task Load()
         {
             var request = new GenerateRequest { Seed = seed, Format = format }.With("hair_color", "pink");
-            try { await _loader.LoadAsync(request); }
+            try { await EnsureLoader().LoadAsync(request); }
             catch (ChibiBridgeException e) { Debug.LogWarning("chibi_meta: " + e.Code + ": " + e.Message); }
             catch (System.OperationCanceledException) { }
         }
 
+        // Context menus also run in Edit mode, where Awake has not run and nothing should load into the scene.
         [ContextMenu("Load next seed")]
         async void LoadNextSeed()
         {
+            if (!Application.isPlaying)
+            {
+                Debug.LogWarning("chibi_meta: enter Play mode to load avatars");
+                return;
+            }
             seed++;
             await Load();
         }
