@@ -45,20 +45,28 @@ THUMBNAIL_SIZE = 256
 BACKGROUND = (0.93, 0.94, 0.96, 1.0)
 FOV_DEG = 30.0
 _INSTALL = ("pip install 'chibi-meta[render]' (pyrender, PyOpenGL) and the EGL/Mesa libraries "
-            "(Debian/Ubuntu: apt-get install libegl1 libgl1-mesa-dri)")  # fmt: skip
+            "(Debian/Ubuntu: apt-get install libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri)")  # fmt: skip
 # (direction the light shines from, in camera coordinates: +x right, +y up, +z toward the viewer; intensity)
 _LIGHTS = (((-0.5, 0.7, 1.0), 2.6), ((0.8, 0.1, 0.6), 1.1), ((0.0, 0.6, -1.0), 1.6))
 _AMBIENT = 0.45
 # MASK materials reach the patched shaders as base-colour alpha 2 + cutoff (a value no real material has)
 _MASK_OFFSET = 2.0
-_MASK_TEST = "    if (chibi_cutoff >= 0.0) { if (base_color.a < chibi_cutoff) discard; base_color.a = 1.0; }\n"
 _MASK_INIT = ("    float chibi_cutoff = -1.0;\n    if (base_color.a > 1.5) { chibi_cutoff = base_color.a - 2.0; "
               "base_color.a = 1.0; }\n")  # fmt: skip
-_PATCHES = {
+_MASK_TEST = "    if (chibi_cutoff >= 0.0) { if (base_color.a < chibi_cutoff) discard; base_color.a = 1.0; }\n"
+_INIT = "vec4 base_color = material.base_color_factor;\n"
+_TEX = {
     "mesh.frag": "base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));\n#endif\n",
     "flat.frag": "base_color = base_color * texture(material.base_color_texture, uv_0);\n#endif\n",
 }
-_INIT_LINE = "vec4 base_color = material.base_color_factor;\n"
+# (file, text, replacement): each text must occur once. Centroid UVs: with MSAA an edge pixel's shader
+# runs inside the triangle, so a UV past the edge cannot wrap round the texture (a seam line on cut-outs).
+_PATCHES = [
+    *((f, _INIT, _INIT + _MASK_INIT) for f in _TEX),
+    *((f, t, t + _MASK_TEST) for f, t in _TEX.items()),
+    *((f, "in vec2 uv_0;\n", "centroid in vec2 uv_0;\n") for f in _TEX),
+    *((f, "out vec2 uv_0;\n", "centroid out vec2 uv_0;\n") for f in ("mesh.vert", "flat.vert")),
+]
 
 
 def check_size(size: object) -> int:
@@ -111,7 +119,9 @@ class Renderer:
         self._gl: Any = None
         self._shader_dir: str | None = None
         self._pyrender: Any = None
-        self._materials: dict[int, object] = {}
+        self._materials: dict[int, object] = {}  # id(Material) -> pyrender material, for self._avatar only
+        self._avatar: Avatar | None = None  # held, so that the ids of its materials cannot be reused
+        self._mask = False  # the shaders are patched to cut alpha MASK
 
     def __enter__(self) -> Renderer:
         return self
@@ -136,6 +146,7 @@ class Renderer:
             shutil.rmtree(self._shader_dir, ignore_errors=True)
             self._shader_dir = None
         self._materials.clear()
+        self._avatar = None
 
     # --- setup ---
     def _import(self) -> object:
@@ -164,26 +175,23 @@ class Renderer:
         return self._gl
 
     def _patch_shaders(self) -> None:
-        """Copy pyrender's shaders and add the alpha-MASK test to the two that draw materials."""
+        """Copy pyrender's shaders: the alpha-MASK test in the two that draw materials, centroid UVs."""
         pr = self._pyrender
         src = Path(pr.__file__).parent / "shaders"
         self._shader_dir = tempfile.mkdtemp(prefix="chibi-shaders-")
         shutil.copytree(src, self._shader_dir, dirs_exist_ok=True)
-        ok = True
-        for name, anchor in _PATCHES.items():
-            p = Path(self._shader_dir) / name
-            text = p.read_text()
-            if text.count(anchor) != 1 or text.count(_INIT_LINE) != 1:
-                ok = False
-                break
-            text = text.replace(_INIT_LINE, _INIT_LINE + _MASK_INIT).replace(anchor, anchor + _MASK_TEST)
-            p.write_text(text)
-        if not ok:
-            log.warning("this pyrender's shaders are not the ones chibi_meta patches; alpha MASK is drawn opaque")
-            return
+        texts = {f: (Path(self._shader_dir) / f).read_text() for f in {f for f, _, _ in _PATCHES}}
+        for f, old, new in _PATCHES:
+            if texts[f].count(old) != 1:
+                log.warning("this pyrender's shaders are not the ones chibi_meta patches; alpha MASK is drawn opaque")
+                return
+            texts[f] = texts[f].replace(old, new)
+        for f, text in texts.items():
+            (Path(self._shader_dir) / f).write_text(text)
         from pyrender.shader_program import ShaderProgramCache
 
         self._gl._renderer._program_cache = ShaderProgramCache(shader_dir=self._shader_dir)
+        self._mask = True
 
     # --- scene building ---
     def _material(self, part: Part) -> object | None:
@@ -194,7 +202,7 @@ class Renderer:
         pr = self._pyrender
         factor = np.asarray(m.base_color, dtype=np.float32)
         image, tex, mode = m.image, None, m.alpha_mode.upper()
-        if mode == "MASK":
+        if mode == "MASK" and self._mask:
             if image is None and factor[3] < m.alpha_cutoff:
                 self._materials[key] = None  # the whole primitive is cut away
                 return None
@@ -222,21 +230,31 @@ class Renderer:
         self._materials[key] = mat
         return mat
 
+    def _use(self, avatar: Avatar) -> None:
+        """Keep the pyrender materials (uploaded textures) while the same avatar is drawn again."""
+        if avatar is not self._avatar:
+            self._materials.clear()
+            self._avatar = avatar
+
     def _scene(self, parts: Sequence[Part], background: Sequence[float], ambient: float) -> object:
+        """One pyrender mesh holding every part in file order (blended parts last): pyrender orders its
+        nodes through a set, so separate nodes would make coincident surfaces z-fight differently per run."""
         pr = self._pyrender
         scene = pr.Scene(bg_color=np.asarray(background, np.float32), ambient_light=np.full(3, ambient))
-        for part in parts:
+        prims = []
+        for part in sorted(parts, key=lambda p: p.material.alpha_mode.upper() == "BLEND"):
             mat = self._material(part)
             if mat is None or len(part.indices) == 0:
                 continue
             uv = None
             if part.uvs is not None and part.material.image is not None:
                 uv = np.column_stack([part.uvs[:, 0], 1.0 - part.uvs[:, 1]])  # glTF UV origin is top-left
-            prim = pr.Primitive(
+            prims.append(pr.Primitive(
                 positions=part.positions, normals=part.normals, texcoord_0=uv, color_0=part.colors,
                 indices=part.indices, material=mat, mode=4,
-            )  # fmt: skip
-            scene.add(pr.Mesh(primitives=[prim]))
+            ))  # fmt: skip
+        if prims:
+            scene.add(pr.Mesh(primitives=prims))
         return scene
 
     def _draw(self, scene: object, width: int, height: int, flags: int) -> np.ndarray:
@@ -261,6 +279,7 @@ class Renderer:
         views, poses = check_views(views) if views else [], check_poses(poses)
         check_views([pose_view])
         avatar = _as_avatar(glb)
+        self._use(avatar)
         out: dict[str, np.ndarray] = {}
         if views:
             out.update(self._render_pose(avatar, None, views, size, background, morphs))
@@ -333,6 +352,7 @@ class Renderer:
         if not all(map(math.isfinite, (x0, y0, x1, y1))) or x1 <= x0 or y1 <= y0:
             raise UsageError(f"box must be finite with x1 > x0 and y1 > y0, got {tuple(box)!r}")
         avatar = _as_avatar(glb)
+        self._use(avatar)
         pr = self._import()
         parts = [p for ps in avatar.skin(None, nodes=nodes).values() for p in ps]
         zs = np.concatenate([p.positions[:, 2] for p in parts]) if parts else np.zeros(1)
