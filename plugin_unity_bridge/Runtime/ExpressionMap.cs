@@ -141,22 +141,26 @@ namespace ChibiMeta.Bridge
         }
 
         /// <summary>
-        /// The VRM viseme preset (<c>aa</c>, <c>ih</c>, <c>ou</c>, <c>ee</c>, <c>oh</c>) or Oculus viseme
-        /// (<c>viseme_PP</c>, ...) that <paramref name="name"/> names; accepts the Oculus names with or
-        /// without <c>viseme_</c>. Null when it is not a viseme.
+        /// The Oculus viseme (<c>viseme_aa</c>, <c>viseme_PP</c>, ...) that <paramref name="name"/> names: an
+        /// Oculus name with or without <c>viseme_</c>, or a VRM vowel (<c>aa</c>, <c>ih</c>, <c>ou</c>,
+        /// <c>ee</c>, <c>oh</c>). Null when it is not a viseme.
         /// </summary>
-        public static string CanonicalViseme(string name)
+        public static string OculusViseme(string name)
         {
             if (string.IsNullOrEmpty(name)) return null;
-            string oculus = null;
             foreach (string v in MorphTargetNames.OculusVisemes)
-                if (v == name || v == "viseme_" + name) oculus = v;
-            string key = oculus ?? name;
-            if (oculus == null && Array.IndexOf(VrmVisemes, key) < 0) return null;
-            // the five vowels: the VRM preset, so that a VRM's own expression wins over raw blend shapes
+                if (v == name || v == "viseme_" + name) return v;
+            int vowel = Array.IndexOf(VrmVisemes, name);
+            return vowel < 0 ? null : GroupOf[name][1];
+        }
+
+        /// <summary>The VRM vowel preset of a viseme (<c>aa</c> for <c>viseme_aa</c> or <c>aa</c>); null for consonants and non-visemes.</summary>
+        public static string VrmViseme(string name)
+        {
+            string oculus = OculusViseme(name);
             string[] group;
-            if (GroupOf.TryGetValue(key, out group) && Array.IndexOf(VrmVisemes, group[0]) >= 0) return group[0];
-            return oculus;
+            return oculus != null && GroupOf.TryGetValue(oculus, out group) && Array.IndexOf(VrmVisemes, group[0]) >= 0
+                ? group[0] : null;
         }
 
         /// <summary>What <c>SetExpression(name, ...)</c> drives; null when the avatar has nothing of that name or meaning.</summary>
@@ -173,12 +177,20 @@ namespace ChibiMeta.Bridge
             return null;
         }
 
-        /// <summary>What <c>SetViseme(name, ...)</c> drives (see <see cref="CanonicalViseme"/>); null for other names.</summary>
+        /// <summary>
+        /// What <c>SetViseme(name, ...)</c> drives (names as in <see cref="OculusViseme"/>), in this order: the
+        /// VRM's vowel expression (so UniVRM's mouth overrides apply), the Oculus viseme's blend shapes, then
+        /// the equivalents of the vowel or viseme (<see cref="EquivalentsOf"/>). Null for other names.
+        /// </summary>
         public ExpressionTarget ResolveViseme(string name)
         {
-            string canonical = CanonicalViseme(name);
-            if (canonical == null) return null;
-            ExpressionTarget t = ResolveExpression(canonical);
+            string oculus = OculusViseme(name);
+            if (oculus == null) return null;
+            string vowel = VrmViseme(oculus);
+            if (vowel != null && _vrm.Contains(vowel)) return new ExpressionTarget(name, vowel, vowel, new BlendShapeRef[0]);
+            List<BlendShapeRef> refs;
+            if (_shapes.TryGetValue(oculus, out refs)) return new ExpressionTarget(name, oculus, null, refs.AsReadOnly());
+            ExpressionTarget t = ResolveExpression(vowel ?? oculus);
             return t == null ? null : new ExpressionTarget(name, t.Via, t.VrmExpression, t.BlendShapes);
         }
 
