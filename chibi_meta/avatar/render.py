@@ -14,17 +14,20 @@
 pyrender and PyOpenGL are an optional dependency (``pip install 'chibi-meta[render]'``, plus the
 EGL/Mesa libraries ``libegl1 libgl1-mesa-dri``); ``PYOPENGL_PLATFORM=egl`` is set when a
 :class:`Renderer` starts, never at import time. Reuse one :class:`Renderer` for many images: its
-GL context, shaders and uploaded textures are kept between calls.
+GL context, shaders and uploaded textures are kept between calls; the module-level functions
+share one per process (:func:`shared_renderer`).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -365,17 +368,33 @@ class Renderer:
         return _unpremultiply(self._draw(scene, w, h, pr.RenderFlags.FLAT))
 
 
+_shared: Renderer | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_renderer() -> Renderer:
+    """One process-wide renderer for the module-level functions (its GL context starts once; closed at exit)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Renderer()
+            atexit.register(_shared.close)
+        return _shared
+
+
 def render_views(glb: bytes | Avatar, views: Iterable[str] = tuple(VIEWS), poses: Iterable[str] = (),
                  **kw: object) -> dict[str, np.ndarray]:  # fmt: skip
-    """:meth:`Renderer.render_views` with a renderer of its own (closed afterwards)."""
-    with Renderer() as r:
-        return r.render_views(glb, views, poses, **kw)
+    """:meth:`Renderer.render_views` on the shared renderer."""
+    r = shared_renderer()
+    with _shared_lock:
+        return r.render_views(glb, views, poses, **kw)  # type: ignore[arg-type]
 
 
 def render_front_unlit(glb: bytes | Avatar, size: int | tuple[int, int], box: Sequence[float],
                        nodes: Iterable[str] | None = None) -> np.ndarray:  # fmt: skip
-    """:meth:`Renderer.render_front_unlit` with a renderer of its own (closed afterwards)."""
-    with Renderer() as r:
+    """:meth:`Renderer.render_front_unlit` on the shared renderer."""
+    r = shared_renderer()
+    with _shared_lock:
         return r.render_front_unlit(glb, size, box, nodes)
 
 
