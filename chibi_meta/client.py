@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,11 @@ class Result:
     @property
     def media_type(self) -> str:
         return self.header["media_type"]
+
+    @property
+    def morph_targets(self) -> list[str] | None:
+        """The morph-target sets the GLB/VRM carries (``["none"]``: none); None for a png."""
+        return self.header.get("morph_targets")
 
     @property
     def cached(self) -> bool:
@@ -158,10 +163,15 @@ class BridgeClient:
         texture_size: int | None = None,
         texture_format: str | None = None,
         truncation: float | None = None,
+        morph_targets: Sequence[str] | None = None,
         id: str | None = None,
         verify: bool = True,
     ) -> Result:
-        """Request one asset; raises :class:`RequestError` with the server's code on `error`."""
+        """Request one asset; raises :class:`RequestError` with the server's code on `error`.
+
+        ``morph_targets``: which morph-target sets a GLB/VRM carries, any of ``hello["morph_target_sets"]``
+        (``"vrm"``, ``"oculus"``, ``"arkit"``) or ``["none"]``; None: the server's default (all).
+        """
         rid = id or f"r{next(_ids)}"
         msg: dict[str, Any] = {"type": "generate", "id": rid, "seed": seed, "format": format}
         if attributes:
@@ -172,6 +182,8 @@ class BridgeClient:
             msg["texture_format"] = texture_format
         if truncation is not None:
             msg["truncation"] = truncation
+        if morph_targets is not None:  # a list as is; anything else too, so that the server names the error
+            msg["morph_targets"] = list(morph_targets) if isinstance(morph_targets, (list, tuple)) else morph_targets
         if self._closed_error is not None:
             raise self._closed_error
         if rid in self._pending:

@@ -16,6 +16,7 @@ import time
 
 import pytest
 from bridge_support import (
+    JS_DIR,
     SHIPPED_MODEL,
     ServerThread,
     have_packager,
@@ -29,6 +30,8 @@ from bridge_support import (
 )
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from chibi_meta.avatar import names
+from chibi_meta.bridge import protocol as P
 from chibi_meta.client import BridgeClient, RequestCancelled, RequestError, request
 
 TOKEN = "test-token-123"
@@ -59,6 +62,8 @@ def test_hello_lists_capabilities(srv) -> None:
     assert hello["protocol"] == 1 and hello["auth"] == "token"
     assert "hair_color" in hello["attributes"] and "pink" in hello["attributes"]["hair_color"]
     assert hello["formats"] == ["glb", "vrm", "png"] and hello["limits"]["max_in_flight"] == 32
+    assert hello["morph_target_sets"] == [*names.MORPH_SETS, "none"] == ["vrm", "oculus", "arkit", "none"]
+    assert hello["default_morph_targets"] == list(names.DEFAULT_MORPH_SETS)
 
 
 def test_png_round_trip_and_determinism(srv) -> None:
@@ -97,6 +102,142 @@ def test_model_formats_round_trip_and_validate(srv, fmt: str, tex: str) -> None:
     assert ("VRMC_vrm" in gltf.get("extensionsUsed", [])) == (fmt == "vrm")
     report = validate_glb(r.data)
     assert report["numErrors"] == 0, report["messages"]
+
+
+# -- morph targets -----------------------------------------------------------------------------
+
+
+def _gltf(data: bytes) -> dict:
+    return json.loads(data[20:20 + int.from_bytes(data[12:16], "little")])
+
+
+def _target_names(doc: dict) -> list[str]:
+    """Every mesh's extras.targetNames, checked against its primitives' morph targets."""
+    out: list[str] = []
+    for mesh in doc["meshes"]:
+        tn = (mesh.get("extras") or {}).get("targetNames") or []
+        for prim in mesh["primitives"]:
+            assert len(prim.get("targets") or []) == len(tn), (mesh.get("name"), len(tn))
+        assert len(set(tn)) == len(tn), mesh.get("name")
+        out += tn
+    return out
+
+
+def _check_vrm_binds(doc: dict) -> None:
+    """VRM expressions bind only morph targets that the file has."""
+    for group in ("preset", "custom"):
+        for name, expr in (doc["extensions"]["VRMC_vrm"].get("expressions", {}).get(group) or {}).items():
+            for b in expr.get("morphTargetBinds") or []:
+                mesh = doc["meshes"][doc["nodes"][b["node"]]["mesh"]]
+                assert 0 <= b["index"] < len(mesh["primitives"][0].get("targets") or []), (name, b)
+
+
+def _validate_many(files: list[bytes]) -> list[dict]:
+    """glTF-Validator reports of several GLBs, in one run of tests/js/validate.mjs."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for i, data in enumerate(files):
+            paths.append(os.path.join(d, f"{i}.glb"))
+            with open(paths[-1], "wb") as f:
+                f.write(data)
+        out = subprocess.run(["node", str(JS_DIR / "validate.mjs"), *paths], cwd=JS_DIR, capture_output=True,
+                             text=True, timeout=300, check=True)
+    return [json.loads(line) for line in out.stdout.strip().splitlines()[-len(files):]]
+
+
+MORPH_CHOICES = [None, ["vrm"], ["oculus"], ["arkit"], ["vrm", "oculus"], ["arkit", "vrm"], ["none"]]
+
+
+def _expected_names(choice: list[str] | None) -> set[str]:
+    sets = names.check_morph_sets(choice)
+    return {n for s in sets for n in names.MORPH_SETS[s]}
+
+
+@pytest.mark.parametrize("fmt", ["glb", "vrm"])
+def test_morph_target_choices_carry_exactly_their_names(srv, fmt: str) -> None:
+    """Each choice gives a file whose targetNames are exactly its sets' names (glTF-Validator clean);
+    different choices give different bytes and cache keys, equal choices (in any order) the same bytes."""
+
+    async def main() -> list:
+        async with await BridgeClient.connect(srv.url, token=TOKEN) as c:
+            out = []
+            for i, m in enumerate(MORPH_CHOICES):
+                out.append(await c.generate(seed=4321, format=fmt, texture_size=256, morph_targets=m, id=f"m{i}"))
+            again = await c.generate(seed=4321, format=fmt, texture_size=256, id="again",
+                                     morph_targets=["oculus", "arkit", "vrm", "oculus"])  # = the default
+            return out, again
+
+    results, again = run(main(), timeout=240)
+    by_choice: dict[tuple[str, ...], str] = {}
+    for m, r in zip(MORPH_CHOICES, results, strict=True):
+        validate(r.header)
+        sets = names.check_morph_sets(m)
+        assert r.morph_targets == P.morph_targets_json(sets)
+        doc = _gltf(r.data)
+        got = _target_names(doc)
+        assert set(got) == _expected_names(m), (m, sorted(set(got) ^ _expected_names(m))[:10])
+        if fmt == "vrm":
+            _check_vrm_binds(doc)
+        by_choice.setdefault(sets, r.sha256)
+        assert by_choice[sets] == r.sha256  # ["arkit", "vrm"] is ["vrm", "arkit"]
+    assert len(set(by_choice.values())) == len(by_choice) == 7  # different choices, different bytes
+    assert again.sha256 == results[0].sha256 and again.cached  # same choice, same bytes, one cache entry
+    keys = {srv.engine.resolve(P.Generate("k", 4321, {}, fmt, 256, morph_targets=s)).key() for s in by_choice}
+    assert len(keys) == 7
+    files = {names.check_morph_sets(m): r.data for m, r in zip(MORPH_CHOICES, results, strict=True)}
+    for sets, report in zip(files, _validate_many(list(files.values())), strict=True):  # every choice:
+        assert report["numErrors"] == 0 and report["numWarnings"] == 0, (sets, report["messages"][:5])  # 0 and 0
+
+
+def test_morph_targets_are_ignored_for_png(srv) -> None:
+    async def main() -> list:
+        async with await BridgeClient.connect(srv.url, token=TOKEN) as c:
+            return [await c.generate(seed=4322, format="png", morph_targets=m, id=f"p{i}")
+                    for i, m in enumerate([None, ["oculus"], ["none"]])]
+
+    a, b, c = run(main())
+    for r in (a, b, c):
+        validate(r.header)
+        assert r.morph_targets is None and "morph_targets" not in r.header
+    assert a.sha256 == b.sha256 == c.sha256 and b.cached and c.cached
+
+
+BAD_MORPHS = [["bogus"], "vrm", "vrm,oculus", 3, None, {"vrm": True}, [], ["none", "vrm"], [None], ["Vrm"]]
+
+
+def test_bad_morph_targets_are_invalid_value_and_the_server_keeps_serving(srv) -> None:
+    async def main() -> None:
+        ws = await raw_connect(srv.url, additional_headers=_hdr())
+        try:
+            for i, bad in enumerate(BAD_MORPHS):
+                if bad is None:
+                    continue  # null is the default: valid
+                for fmt in ("glb", "png"):
+                    rid = f"bad{i}-{fmt}"
+                    await ws.send(json.dumps({"type": "generate", "id": rid, "seed": 5, "format": fmt,
+                                              "morph_targets": bad}))
+                    err = (await recv_until(ws, lambda m, rid=rid: m.get("id") == rid))[-1]
+                    validate(err)
+                    assert err["type"] == "error" and err["code"] == "invalid_value", (bad, err)
+                    assert "allowed: vrm, oculus, arkit, none" in err["message"], err
+            await ws.send(json.dumps({"type": "generate", "id": "ok", "seed": 5, "format": "glb", "texture_size": 256,
+                                      "morph_targets": ["none"]}))
+            frames = await recv_until(ws, lambda m: m.get("id") == "ok")
+            assert frames[-1]["type"] == "result" and frames[-1]["morph_targets"] == ["none"], frames[-1]
+            validate(frames[-1])
+            data = await asyncio.wait_for(ws.recv(), 60)
+            assert isinstance(data, bytes) and _target_names(_gltf(data)) == []
+        finally:
+            await ws.close()
+        async with await BridgeClient.connect(srv.url, token=TOKEN) as c:  # the client says the same
+            with pytest.raises(RequestError) as e:
+                await c.generate(seed=5, format="vrm", morph_targets=["visemes"])
+            assert e.value.code == "invalid_value" and "allowed: vrm, oculus, arkit, none" in e.value.message
+            assert (await c.generate(seed=5, format="png")).seed == 5
+
+    run(main(), timeout=120)
 
 
 # -- concurrency -------------------------------------------------------------------------------
@@ -437,6 +578,33 @@ def test_request_command_and_sync_helper(srv, tmp_path) -> None:
     assert bad.returncode == 2 and "unknown_attribute" in bad.stderr and "allowed" in bad.stderr
     r = request(srv.url, token=TOKEN, seed=31, attributes={"skin": "tan"}, format="png")
     assert r.sha256 == header["sha256"]
+
+
+def test_request_command_morph_targets(srv, tmp_path) -> None:
+    env = {**os.environ, "CHIBI_META_TOKEN": TOKEN}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "chibi_meta", "request", srv.url, "--seed", "32",
+                               "--texture-size", "256", *args], capture_output=True, text=True, timeout=120, env=env)
+
+    out = tmp_path / "a.glb"
+    p = cli("--morph-targets", "none", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    header = json.loads(p.stdout)
+    validate(header)
+    assert header["morph_targets"] == ["none"] and _target_names(_gltf(out.read_bytes())) == []
+    p = cli("--morph-targets", "oculus, vrm", "--format", "vrm", "--out", str(tmp_path / "b.vrm"))
+    assert p.returncode == 0, p.stderr
+    header = json.loads(p.stdout)
+    assert header["morph_targets"] == ["vrm", "oculus"]
+    r = request(srv.url, token=TOKEN, seed=32, format="vrm", texture_size=256, morph_targets=("vrm", "oculus"))
+    assert r.sha256 == header["sha256"] and r.cached
+    assert set(_target_names(_gltf(r.data))) == _expected_names(["vrm", "oculus"])
+    for bad in ("vrm,visemes", "none,vrm", ","):
+        p = cli("--morph-targets", bad, "--out", str(tmp_path / "x.glb"))
+        assert p.returncode == 2, (bad, p.stderr)
+        assert "vrm, oculus, arkit, none" in p.stderr, p.stderr
+        assert not (tmp_path / "x.glb").exists()
 
 
 def test_serve_command_starts_and_stops_on_sigterm(tmp_path) -> None:

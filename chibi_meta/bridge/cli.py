@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--texture-size", type=int, default=None, choices=(256, 512, 1024))
     r.add_argument("--texture-format", default=None, choices=("png", "jpeg", "webp"))
     r.add_argument("--truncation", type=float, default=None)
+    r.add_argument("--morph-targets", default=None, metavar="SETS",
+                   help="morph-target sets in the GLB/VRM, comma-separated: vrm, oculus, arkit, or none "
+                        "(default: all; ignored for png)")
     r.add_argument("--token", default=None, help=f"bearer token (default ${TOKEN_ENV})")
     r.add_argument("--out", required=True, help="output file (written atomically)")
     r.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the asset")
@@ -167,6 +170,16 @@ def _parse_attrs(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _parse_morph_targets(spec: str | None) -> list[str] | None:
+    """``--morph-targets vrm,oculus`` -> ["vrm", "oculus"]; the server checks the names (exit 2 naming the sets)."""
+    if spec is None:
+        return None
+    sets = [s.strip() for s in spec.split(",") if s.strip()]
+    if not sets:
+        raise UsageError("--morph-targets takes comma-separated set names; allowed: vrm, oculus, arkit, none")
+    return sets
+
+
 def request_main(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -176,13 +189,15 @@ def request_main(args: argparse.Namespace) -> int:
     if not args.url.startswith(("ws://", "wss://")):
         raise UsageError(f"the URL must start with ws:// or wss://, got {args.url!r}")
     attrs = _parse_attrs(args.attr)
+    morphs = _parse_morph_targets(args.morph_targets)
     token = args.token or (os.environ.get(TOKEN_ENV, "").split(",")[0].strip() or None)
 
     async def go() -> Any:
         async with await BridgeClient.connect(args.url, token=token) as c:
             return await asyncio.wait_for(
                 c.generate(seed=args.seed, attributes=attrs, format=args.format, texture_size=args.texture_size,
-                           texture_format=args.texture_format, truncation=args.truncation),
+                           texture_format=args.texture_format, truncation=args.truncation,
+                           morph_targets=morphs),
                 args.timeout,
             )
 

@@ -35,6 +35,7 @@ from chibi_meta.bridge.protocol import (
     TEXTURE_SIZES,
     Generate,
     ResolvedRequest,
+    morph_targets_json,
 )
 from chibi_meta.bridge.stats import Stats
 from chibi_meta.errors import Busy
@@ -321,7 +322,8 @@ class Engine:
         packager = self.packager or default_packager()
         if self._packager_morphs is None:
             self._packager_morphs = takes_morph_targets(packager)
-        morphs = {"morph_targets": req.morph_targets} if self._packager_morphs else {}  # TODO(issue 9): always
+        # build_avatar takes the request's form (["none"] for none); TODO(issue 9): always pass it
+        morphs = {"morph_targets": morph_targets_json(req.morph_targets)} if self._packager_morphs else {}
         return packager(
             texture,
             req.attributes,
