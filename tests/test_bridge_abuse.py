@@ -179,6 +179,9 @@ generate_msgs = _message("generate", {"id": ids}, {
     "texture_format": mostly(st.sampled_from(["png", "jpeg", "webp"]), st.just("gif") | anything),
     "truncation": mostly(st.floats(0, 2, allow_subnormal=False),
                          st.floats(-1, 3, allow_nan=False, allow_subnormal=False) | anything),
+    "morph_targets": mostly(st.lists(st.sampled_from(["vrm", "oculus", "arkit"]), min_size=1, max_size=4)
+                            | st.just(["none"]) | st.none(),
+                            st.lists(st.sampled_from(["vrm", "none", "bogus", ""]), max_size=3) | anything),
 })
 generate_msgs = generate_msgs | st.fixed_dictionaries({"type": st.just("generate")}, optional={"seed": anything})
 cancel_msgs = _message("cancel", {"id": ids}, {}) | st.just({"type": "cancel"})
