@@ -15,6 +15,7 @@ import pytest
 
 from chibi_meta.avatar import build_avatar
 from chibi_meta.avatar.export import open_texture_source, provenance
+from chibi_meta.avatar.pack import choose_outfit
 from chibi_meta.cli import main
 
 pytest.importorskip("chibi_meta.data.dicebear")
@@ -100,6 +101,40 @@ def test_single_file(tmp_path):
     assert (tmp_path / "again.vrm").read_bytes() == data
 
 
+def _target_names(data: bytes) -> list[str]:
+    doc = json.loads(data[20:20 + int.from_bytes(data[12:16], "little")])
+    return [n for m in doc["meshes"] for n in (m.get("extras") or {}).get("targetNames") or []]
+
+
+def test_morph_targets_option(tmp_path):
+    from chibi_meta.avatar import names
+
+    one = tmp_path / "none.glb"
+    assert main(["export", "--seed", "5", "--morph-targets", "none", "--out", str(one), *FAST[:4]]) == 0
+    assert _target_names(one.read_bytes()) == []
+    vis = tmp_path / "oculus.glb"
+    assert main(["export", "--seed", "5", "--morph-targets", "oculus", "--out", str(vis), *FAST[:4]]) == 0
+    assert set(_target_names(vis.read_bytes())) == set(names.OCULUS_VISEMES)
+    src = open_texture_source()
+    attrs = src.resolve(5, None)
+    tex = src.generate([5], [attrs])[0]
+    full = {**attrs, "outfit": choose_outfit(5)}
+    want = build_avatar(tex, full, fmt="glb", texture_size=256, texture_format="jpeg",
+                        provenance=provenance(src, 5, full), morph_targets=["oculus"])  # fmt: skip
+    assert vis.read_bytes() == want
+    # a batch records its choice; a rerun must make the same one (in any order), else it is refused
+    out = tmp_path / "batch"
+    assert main(["export", "--count", "2", "--morph-targets", "arkit,vrm", "--out", str(out), *FAST]) == 0
+    assert json.loads((out / "export.json").read_text())["morph_targets"] == ["vrm", "arkit"]
+    recs = manifest(out / "manifest.jsonl")
+    assert all(set(_target_names((out / r["file"]).read_bytes())) == set(names.MORPH_SETS["vrm"])
+               | set(names.MORPH_SETS["arkit"]) for r in recs)  # fmt: skip
+    assert main(["export", "--count", "2", "--morph-targets", "vrm,arkit", "--out", str(out), *FAST]) == 0
+    assert manifest(out / "manifest.jsonl") == recs
+    for other in ([], ["--morph-targets", "none"], ["--morph-targets", "vrm"]):
+        assert main(["export", "--count", "2", *other, "--out", str(out), *FAST]) == 2
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -113,6 +148,9 @@ def test_single_file(tmp_path):
         (["--count", "3", "--attr", "hat=red"], "unknown attribute"),
         (["--seed", "-1"], "seed"),
         (["--count", "3", "--seed", "1"], "either"),
+        (["--count", "3", "--morph-targets", "visemes"], "allowed: vrm, oculus, arkit, none"),
+        (["--seed", "1", "--morph-targets", "vrm,none"], "allowed: vrm, oculus, arkit, none"),
+        (["--seed", "1", "--morph-targets", ","], "allowed: vrm, oculus, arkit, none"),
     ],
 )
 def test_bad_input_exit_2(tmp_path, capsys, args, needle):

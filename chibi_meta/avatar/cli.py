@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="generator model file (default: the shipped model, else DiceBear images)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--thumbnails", action="store_true", help="also a front-view PNG beside each file (needs [render])")
+    p.add_argument("--morph-targets", metavar="SETS",
+                   help="morph-target sets each file carries, comma-separated: vrm, oculus, arkit, or none "
+                        "(default: all)")
     p.set_defaults(func=handle)
     _register_render(subparsers)
     a = subparsers.add_parser("attributes", help="every attribute a request may fix, and its allowed values")
@@ -71,6 +74,7 @@ def handle(args: argparse.Namespace) -> int:
     check_options(fmt, args.texture_size, args.texture_format)
     attrs = export.parse_attrs(args.attr)
     shard = export.parse_shard(args.shard)
+    morphs = export.parse_morph_targets(args.morph_targets)
     if single:
         if args.shard:
             raise UsageError("--shard applies to batch exports (--count) only")
@@ -95,6 +99,7 @@ def handle(args: argparse.Namespace) -> int:
             base=base,
             source=source,
             thumbnails=args.thumbnails,
+            morph_targets=morphs,
         )
         log.info("wrote %s (%d bytes, %s)", args.out, len(data), ", ".join(f"{k}={v}" for k, v in full.items()))
         return 0
@@ -111,6 +116,7 @@ def handle(args: argparse.Namespace) -> int:
         source=source,
         progress=not args.no_progress,
         thumbnails=args.thumbnails,
+        morph_targets=morphs,
     )
     log.info("exported %d avatars (%d already there) to %s; manifest %s", s.written, s.skipped, args.out, s.manifest)
     return 0

@@ -11,6 +11,7 @@ is simply rewritten). ``--shard i/n`` exports the seeds whose offset from ``--se
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -24,14 +25,18 @@ import numpy as np
 from chibi_meta import limits
 from chibi_meta.atomic import atomic_write_bytes, atomic_write_text
 from chibi_meta.avatar.basemesh import BaseMesh
+from chibi_meta.avatar.names import DEFAULT_MORPH_SETS, MORPH_SETS, check_morph_sets
 from chibi_meta.avatar.pack import build_avatar, check_options, choose_outfit, split_packaging
-from chibi_meta.errors import ExportError, UsageError
+from chibi_meta.errors import AttributeValueError, ExportError, UsageError
 
 log = logging.getLogger(__name__)
 
 DICEBEAR_MODEL_ID = "dicebear-adventurer"
 BATCH = 32
 SETTINGS_FILE = "export.json"
+# TODO(issue 9): build_avatar gains ``morph_targets`` in a parallel change; until it has landed the
+# choice is validated and recorded but not passed on. Remove this check once pack.py has it.
+_BUILD_TAKES_MORPHS = "morph_targets" in inspect.signature(build_avatar).parameters
 
 
 # --- where textures come from ----------------------------------------------------------------
@@ -98,8 +103,14 @@ def avatars(
     texture_size: int,
     texture_format: str,
     base: BaseMesh | None = None,
+    morph_targets: Sequence[str] | None = DEFAULT_MORPH_SETS,
 ) -> Iterator[tuple[int, dict[str, str], bytes]]:
-    """(seed, full attributes, file bytes) for each seed, generating textures in batches."""
+    """(seed, full attributes, file bytes) for each seed, generating textures in batches.
+
+    ``morph_targets``: the morph-target sets each file carries (names.MORPH_SETS; ``["none"]``: none).
+    """
+    # build_avatar takes the request's form (["none"] for none)
+    morphs = {"morph_targets": morph_targets_json(check_morph_targets(morph_targets))} if _BUILD_TAKES_MORPHS else {}
     for i in range(0, len(seeds), BATCH):
         chunk = [int(s) for s in seeds[i : i + BATCH]]
         gan_attrs, pkg = split_packaging(attrs)
@@ -115,6 +126,7 @@ def avatars(
                 texture_format=texture_format,
                 provenance=provenance(source, s, a),
                 base=base,
+                **morphs,
             )
             yield s, a, data
 
@@ -137,6 +149,34 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
     if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
         raise UsageError(f"malformed shard {spec!r}; expected i/n with 0 <= i < n, e.g. 0/4")
     return int(m.group(1)), int(m.group(2))
+
+
+def parse_morph_targets(spec: str | None) -> tuple[str, ...]:
+    """``--morph-targets vrm,oculus`` -> the sets in canonical order (``none`` -> ``()``; absent: all).
+
+    Raises AttributeValueError (exit 2) naming the allowed sets.
+    """
+    if spec is None:
+        return DEFAULT_MORPH_SETS
+    try:
+        return check_morph_sets([s.strip() for s in str(spec).split(",") if s.strip()])
+    except AttributeValueError as e:
+        msg = str(e).replace("morph_targets", "--morph-targets", 1)
+        if "allowed:" not in msg:
+            msg += f"; allowed: {', '.join((*MORPH_SETS, 'none'))}"
+        raise AttributeValueError(msg) from None
+
+
+def check_morph_targets(value: Sequence[str] | None) -> tuple[str, ...]:
+    """The Python API's ``morph_targets``: None (all), sets by name, ``["none"]`` or ``()`` (none)."""
+    if isinstance(value, (list, tuple)) and not value:
+        return ()
+    return check_morph_sets(value)
+
+
+def morph_targets_json(sets: Sequence[str]) -> list[str]:
+    """Morph-target sets as export.json records them (``["none"]`` for none)."""
+    return list(sets) if sets else ["none"]
 
 
 def parse_attrs(items: Sequence[str] | None) -> dict[str, str]:
@@ -236,14 +276,17 @@ def export_batch(
     source: object | None = None,
     progress: bool = True,
     thumbnails: bool = False,
+    morph_targets: Sequence[str] | None = DEFAULT_MORPH_SETS,
 ) -> ExportSummary:
     """Export ``count`` avatars (this shard's share) into the folder ``out``.
 
     ``thumbnails``: also a front-view PNG beside each file (``chibi_meta.avatar.render``), written
     before the manifest line; a rerun adds the ones missing beside files already exported.
+    ``morph_targets``: the morph-target sets each file carries (recorded in export.json).
     """
     check_options(fmt, texture_size, texture_format)
     check_count(count, seed_start)
+    morphs = check_morph_targets(morph_targets)
     i, n = shard
     source = source or open_texture_source()
     attrs = validate_attrs(source, attrs)
@@ -256,6 +299,7 @@ def export_batch(
         "attributes": dict(sorted(attrs.items())),
         "model_id": source.model_id,  # type: ignore[attr-defined]
         "base_mesh": base.source if base else "procedural",
+        "morph_targets": morph_targets_json(morphs),
     }
     sfile = out / SETTINGS_FILE
     if sfile.exists():
@@ -290,7 +334,8 @@ def export_batch(
                 _write_thumbnail(renderer, (out / rec["file"]).read_bytes(), out / rec["file"])
         with open(manifest, "a", encoding="utf-8") as mf:
             for seed, full, data in avatars(
-                source, todo, attrs, fmt=fmt, texture_size=texture_size, texture_format=texture_format, base=base
+                source, todo, attrs, fmt=fmt, texture_size=texture_size, texture_format=texture_format, base=base,
+                morph_targets=morphs,
             ):
                 name = f"chibi-{seed}.{fmt}"
                 atomic_write_bytes(out / name, data)
@@ -332,16 +377,19 @@ def export_one(
     base: BaseMesh | None = None,
     source: object | None = None,
     thumbnails: bool = False,
+    morph_targets: Sequence[str] | None = DEFAULT_MORPH_SETS,
 ) -> tuple[dict[str, str], bytes]:
     """Export one avatar to the file ``path`` (atomically), with ``thumbnails`` its front view beside it."""
     check_options(fmt, texture_size, texture_format)
+    morphs = check_morph_targets(morph_targets)
     path = Path(path)
     if path.is_dir():
         raise ExportError(f"cannot write to {path}: it is a folder (give a file name ending in .{fmt})")
     source = source or open_texture_source()
     attrs = validate_attrs(source, attrs)
     _, full, data = next(
-        avatars(source, [seed], attrs, fmt=fmt, texture_size=texture_size, texture_format=texture_format, base=base)
+        avatars(source, [seed], attrs, fmt=fmt, texture_size=texture_size, texture_format=texture_format, base=base,
+                morph_targets=morphs)
     )
     renderer = _thumbnail_renderer(thumbnails)
     atomic_write_bytes(path, data)
