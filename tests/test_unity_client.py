@@ -25,6 +25,7 @@ TOKEN = "unity-token-456"
 INSTALL = "apt-get install -y mono-devel"
 
 CHECKS = ["json", "wrong_token_refused_401", "token_in_hello", "unreachable_server", "hello", "glb", "vrm", "png",
+          "morph_targets",
           "in_flight_many", "error_unknown_attribute", "error_invalid_value", "duplicate_id_refused_locally", "cancel",
           "cancel_by_token", "file_cache", "stats", "close"]
 
@@ -108,7 +109,9 @@ def test_all_checks_ran_and_program_exit_code(checks) -> None:
 
 def test_hello_matches_server(checks, srv) -> None:
     hello = checks["hello"]["detail"]
-    assert list(hello["attributes"]) == list(srv.engine.gen.schema.names)
+    from chibi_meta.avatar.pack import PACKAGING_ATTRIBUTES  # drawn by the packer (outfit), not the generator
+
+    assert list(hello["attributes"]) == [*srv.engine.gen.schema.names, *PACKAGING_ATTRIBUTES]
     assert hello["formats"] == ["glb", "vrm", "png"] and hello["limits"]["max_in_flight"] == 32
 
 

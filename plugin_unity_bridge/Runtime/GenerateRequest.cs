@@ -36,7 +36,8 @@ namespace ChibiMeta.Bridge
         /// <summary>
         /// Which morph-target sets the GLB/VRM carries (the <c>morph_targets</c> field): any of
         /// <c>"vrm"</c>, <c>"oculus"</c>, <c>"arkit"</c> (<see cref="MorphTargetNames.Sets"/>), or <c>"none"</c>
-        /// alone; null: the server default (all sets). Fewer sets give smaller files. Ignored for png.
+        /// alone; null: the server default (all sets). Fewer sets give smaller files. The server checks it for
+        /// png too, and ignores it there.
         /// </summary>
         public IList<string> MorphTargets { get; set; }
 
@@ -73,7 +74,7 @@ namespace ChibiMeta.Bridge
             if (TextureSize.HasValue) msg["texture_size"] = TextureSize.Value;
             if (TextureFormat != null) msg["texture_format"] = TextureFormat;
             if (Truncation.HasValue) msg["truncation"] = Truncation.Value;
-            if (MorphTargets != null && Format != Png) msg["morph_targets"] = new List<object>(MorphTargets);
+            if (MorphTargets != null) msg["morph_targets"] = new List<object>(MorphTargets);
             return msg;
         }
 

@@ -37,6 +37,8 @@ namespace ChibiMeta.Bridge
         public bool FromClientCache { get; }
         /// <summary>The asset: GLB / VRM (glTF binary) or PNG bytes.</summary>
         public byte[] Data { get; }
+        /// <summary>The morph-target sets in the asset, as the server echoes them (canonical order; <c>["none"]</c> for none); null for png and older servers.</summary>
+        public IReadOnlyList<string> MorphTargets { get; }
         /// <summary>The result header as received (for fields newer than this client).</summary>
         public IReadOnlyDictionary<string, object> Header { get; }
 
@@ -57,6 +59,14 @@ namespace ChibiMeta.Bridge
             ServerCached = JsonFields.Bool(header, "cached");
             FromClientCache = fromClientCache;
             Data = data;
+            object morphs;
+            if (header.TryGetValue("morph_targets", out morphs) && morphs is List<object>)
+            {
+                var sets = new List<string>();
+                foreach (object o in (List<object>)morphs)
+                    if (o is string) sets.Add((string)o);
+                MorphTargets = sets.AsReadOnly();
+            }
         }
 
         /// <summary>

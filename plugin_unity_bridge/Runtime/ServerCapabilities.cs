@@ -28,6 +28,10 @@ namespace ChibiMeta.Bridge
         public string Auth { get; }
         /// <summary>Limits by name (max_in_flight, max_seed, rate_per_s, ...).</summary>
         public IReadOnlyDictionary<string, double> Limits { get; }
+        /// <summary>The <c>morph_targets</c> values the server takes (vrm, oculus, arkit, none); empty for servers without the field.</summary>
+        public IReadOnlyList<string> MorphTargetSets { get; }
+        /// <summary>The sets a request without <c>morph_targets</c> gets; empty for servers without the field.</summary>
+        public IReadOnlyList<string> DefaultMorphTargets { get; }
         /// <summary>The message as received.</summary>
         public IReadOnlyDictionary<string, object> Raw { get; }
 
@@ -47,6 +51,8 @@ namespace ChibiMeta.Bridge
             Attributes = attrs;
             Formats = Strings(JsonFields.Array(msg, "formats"), "formats");
             TextureFormats = Strings(JsonFields.Array(msg, "texture_formats"), "texture_formats");
+            MorphTargetSets = Strings(JsonFields.Array(msg, "morph_target_sets"), "morph_target_sets");
+            DefaultMorphTargets = Strings(JsonFields.Array(msg, "default_morph_targets"), "default_morph_targets");
             var sizes = new List<int>();
             foreach (object o in JsonFields.Array(msg, "texture_sizes"))
             {

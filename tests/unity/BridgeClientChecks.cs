@@ -44,6 +44,7 @@ static class BridgeClientChecks
         Check("glb", () => Model(client, "glb", 77));
         Check("vrm", () => Model(client, "vrm", 78));
         Check("png", () => Png(client));
+        Check("morph_targets", () => MorphTargets(client));
         Check("in_flight_many", () => ManyInFlight(client));
         Check("error_unknown_attribute", () => UnknownAttribute(client));
         Check("error_invalid_value", () => InvalidValue(client));
@@ -214,6 +215,43 @@ static class BridgeClientChecks
         Assert(hasVrm == (format == "vrm"), "VRMC_vrm extension only in vrm");
         Save(format, r);
         return new Dictionary<string, object> { { "bytes", r.ByteLength }, { "sha256", r.Sha256 } };
+    }
+
+    // the morph_targets field end to end: the GLB's mesh.extras.targetNames are exactly the sets asked for
+    static object MorphTargets(ChibiBridgeClient c)
+    {
+        ServerCapabilities caps = c.Capabilities;
+        Assert(caps.MorphTargetSets.SequenceEqual(MorphTargetNames.Sets.Keys.Concat(new[] { MorphTargetNames.SetNone })),
+               "hello morph_target_sets: " + string.Join(",", caps.MorphTargetSets));
+        Assert(caps.DefaultMorphTargets.SequenceEqual(MorphTargetNames.DefaultSets), "hello default_morph_targets");
+        var seen = new Dictionary<string, object>();
+        foreach (string[] sets in new[] { new[] { "oculus" }, new[] { "arkit", "vrm" }, new[] { "none" } })
+        {
+            var req = new GenerateRequest { Seed = 4321, Format = GenerateRequest.Glb, TextureSize = 256 }.WithMorphTargets(sets);
+            GenerateResult r = Sync(c.GenerateAsync(req));
+            IReadOnlyList<string> canonical = MorphTargetNames.Canonical(sets);
+            IEnumerable<string> echo = canonical.Count == 0 ? new[] { MorphTargetNames.SetNone } : (IEnumerable<string>)canonical;
+            Assert(r.MorphTargets != null && r.MorphTargets.SequenceEqual(echo), "result morph_targets for " + string.Join(",", sets));
+            var names = new List<string>();
+            foreach (object mesh in (List<object>)GlbJson(r.Data)["meshes"])
+            {
+                object extras, targetNames;
+                if (((Dictionary<string, object>)mesh).TryGetValue("extras", out extras)
+                    && ((Dictionary<string, object>)extras).TryGetValue("targetNames", out targetNames))
+                    foreach (object n in (List<object>)targetNames) names.Add((string)n);
+            }
+            Assert(names.SequenceEqual(MorphTargetNames.TargetsOf(sets)), "targetNames for " + string.Join(",", sets) + ": " + string.Join(",", names));
+            seen[string.Join("+", sets)] = names.Count;
+        }
+        var e = Throws(() => c.GenerateAsync(new GenerateRequest { Seed = 4321, Format = GenerateRequest.Glb }.WithMorphTargets("bogus")));
+        Assert(e.Code == ChibiErrorCodes.InvalidValue && e.Message.Contains("oculus"), "unknown set: invalid_value naming the sets: " + e.Message);
+        return seen;
+    }
+
+    static Dictionary<string, object> GlbJson(byte[] glb)
+    {
+        int length = BitConverter.ToInt32(glb, 12);
+        return MiniJson.ParseObject(Encoding.UTF8.GetString(glb, 20, length));
     }
 
     static object Png(ChibiBridgeClient c)
