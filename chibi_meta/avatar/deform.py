@@ -58,22 +58,22 @@ def _body_mesh(parts: list[Part]) -> object:
     return mesh
 
 
-def head_inside_body(head: list[Part], body: list[Part]) -> tuple[int, str, float]:
-    """(head vertices inside the body, method "contains" or "signed_distance", deepest depth in m)."""
+def head_inside_body(points: np.ndarray, body: list[Part]) -> tuple[np.ndarray, str, float]:
+    """(which points are inside the body, method "contains" or "signed_distance", deepest depth in m)."""
     mesh = _body_mesh(body)
-    pts = np.unique(np.concatenate([p.positions.astype(np.float64) for p in head]), axis=0)
-    if mesh.is_watertight:  # type: ignore[attr-defined]
-        inside = mesh.contains(pts)  # type: ignore[attr-defined]
-        depth = 0.0
-        if inside.any():
-            from trimesh.proximity import signed_distance
-
-            depth = float(signed_distance(mesh, pts[inside]).max())
-        return int(inside.sum()), "contains", depth
+    pts = np.asarray(points, dtype=np.float64)
     from trimesh.proximity import signed_distance
 
+    if mesh.is_watertight:  # type: ignore[attr-defined]
+        inside = np.asarray(mesh.contains(pts), bool)  # type: ignore[attr-defined]
+        depth = float(signed_distance(mesh, pts[inside]).max()) if inside.any() else 0.0
+        return inside, "contains", max(depth, 0.0)
     sd = signed_distance(mesh, pts)
-    return int((sd > INSIDE_TOLERANCE).sum()), "signed_distance", float(max(sd.max(), 0.0))
+    return sd > INSIDE_TOLERANCE, "signed_distance", float(max(sd.max(), 0.0))
+
+
+def _head_points(parts: list[Part], keep: np.ndarray) -> np.ndarray:
+    return np.concatenate([p.positions.astype(np.float64) for p in parts])[keep]
 
 
 def deformation_report(glb_bytes: bytes | Avatar, poses: Mapping[str, Pose] | None = None) -> dict:
@@ -82,8 +82,10 @@ def deformation_report(glb_bytes: bytes | Avatar, poses: Mapping[str, Pose] | No
     Returns ``{"triangles", "degenerate", "meshes", "head_check", "poses": {name: {...}}}`` where each
     pose has ``within`` (share of the non-degenerate triangles), ``outside`` (their count),
     ``min_ratio``, ``max_ratio``, ``worst`` (up to 10: node, triangle, rest area, ratio),
-    ``head_inside`` (vertex count, or None without separate head and body meshes),
-    ``head_method``, ``head_depth`` (deepest inside, m) and ``seconds``.
+    ``head_inside`` (head vertices inside the posed body, or None without separate head and body
+    meshes), ``head_entered`` (of those, the ones that were not inside at rest), ``head_method``,
+    ``head_depth`` (deepest inside, m) and ``seconds``; ``head_inside_rest`` counts them at rest.
+    Head vertices are counted once per position (seams split them in the file).
     """
     avatar = glb_bytes if isinstance(glb_bytes, Avatar) else Avatar(glb_bytes)
     poses = pose_set() if poses is None else poses
@@ -100,8 +102,15 @@ def deformation_report(glb_bytes: bytes | Avatar, poses: Mapping[str, Pose] | No
         "degenerate": int((~ok).sum()),
         "meshes": {k: int(sum(len(p.indices) for p in rest[k])) for k in order},
         "head_check": head_check,
+        "head_inside_rest": None,
         "poses": {},
     }
+    if head_check:
+        rest_head = np.concatenate([p.positions.astype(np.float64) for p in rest[HEAD_NODE]])
+        _, keep = np.unique(rest_head, axis=0, return_index=True)
+        keep = np.sort(keep)
+        rest_inside, _, _ = head_inside_body(rest_head[keep], rest[BODY_NODE])
+        report["head_inside_rest"] = int(rest_inside.sum())
     if not head_check:
         log.info("no %s and %s mesh nodes (mesh nodes: %s): the head/body check is skipped",
                  HEAD_NODE, BODY_NODE, ", ".join(order))  # fmt: skip
@@ -124,12 +133,14 @@ def deformation_report(glb_bytes: bytes | Avatar, poses: Mapping[str, Pose] | No
                 for w in worst
             ],  # fmt: skip
             "head_inside": None,
+            "head_entered": None,
             "head_method": None,
             "head_depth": None,
         }
         if head_check:
-            n, method, depth = head_inside_body(posed[HEAD_NODE], posed[BODY_NODE])
-            entry.update(head_inside=n, head_method=method, head_depth=depth)
+            inside, method, depth = head_inside_body(_head_points(posed[HEAD_NODE], keep), posed[BODY_NODE])
+            entry.update(head_inside=int(inside.sum()), head_entered=int((inside & ~rest_inside).sum()),
+                         head_method=method, head_depth=depth)  # fmt: skip
         entry["seconds"] = time.perf_counter() - t0
         report["poses"][name] = entry
     return report
@@ -137,9 +148,10 @@ def deformation_report(glb_bytes: bytes | Avatar, poses: Mapping[str, Pose] | No
 
 def summary(report: Mapping) -> str:
     """One line per pose: share within [0.5, 2], ratio range, head vertices inside the body."""
-    lines = [f"{report['triangles']} triangles ({report['degenerate']} degenerate at rest, left out)"]
+    lines = [f"{report['triangles']} triangles ({report['degenerate']} degenerate at rest, left out); "
+             f"head vertices inside the body at rest: {report['head_inside_rest']}"]  # fmt: skip
     for name, e in report["poses"].items():
-        head = "-" if e["head_inside"] is None else f"{e['head_inside']} ({e['head_method']})"
+        head = "-" if e["head_inside"] is None else f"{e['head_inside']} ({e['head_entered']} new, {e['head_method']})"
         share = f"{100 * e['within']:7.3f} % within [{RATIO_LO}, {RATIO_HI}]"
         lines.append(f"{name:>12}: {share} (ratio {e['min_ratio']:.3f}..{e['max_ratio']:.3f}), head in body: {head}")
     return "\n".join(lines)
