@@ -1,13 +1,15 @@
 """The texture atlas: one image holding the head's front and back and the body's colours.
 
-Layout in UV (origin top-left, v down), the same at every texture size S::
+Layout in UV (origin top-left, v down), in pixels at S = 256 (larger sizes scale it)::
 
-    +-----------------+-----------------+
-    |  front (0..1/2) |  back (1/2..1)  |   the drawing as generated / the back of the head
-    +-----------------+--------+--------+
-    |                          | swatch | 8 flat colours, S/8 square each:
-    |   (face states: issue 9) | blocks | skin, top, bottom, shoes, sole, accent, hair, white
-    +--------------------------+--------+
+    +---------------------+----------+----------+
+    |                     | back     | swatches |   front: the drawing (128 px = its native size)
+    |   front 128 x 128   | 64 x 64  | 8 colours|   back: the back of the head (mostly flat hair)
+    |                     +----------+----------+   swatches: skin, top, bottom, shoes, sole,
+    |                     | mouth patches 40x16 |             accent, hair, white (32 x 16 each)
+    +---------------------+---------------------+
+    |   eye patches 32 x 32, 8 per row, 4 rows  |   face states (chibi_meta.avatar.faces)
+    +-------------------------------------------+
 
 The front is the generated texture itself (at S = 256 its native 128 px), its colours bled outward
 past the silhouette so the rim samples the drawing's outline. The back is made from the front:
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -47,20 +49,29 @@ MIN_HAIR_PX = 24  # hair-coloured islands smaller than this (eyebrows, freckles)
 STRAND_FADE = 5.0  # px (at 128): how far the front's strands carry on over the back
 
 SWATCHES = ("skin", "top", "bottom", "shoes", "sole", "accent", "hair", "white")
-_SWATCH_ORIGIN = (0.75, 0.5)  # the swatch blocks: 2 columns x 4 rows of 1/8 x 1/8
+_SWATCH_ORIGIN, _SWATCH_SIZE = (0.75, 0.0), (1 / 8, 1 / 16)  # 2 columns x 4 rows
+_EYE_SLOTS = ((0.0, 0.5), (32 / 256, 32 / 256), 8)  # origin, size, per row
+_MOUTH_SLOTS = ((0.5, 0.25), (40 / 256, 16 / 256), 3)
 
 
 def swatch_uv(name: str) -> np.ndarray:
     """UV of the centre of a flat colour block."""
     k = SWATCHES.index(name)
-    return np.array([_SWATCH_ORIGIN[0] + (k % 2 + 0.5) / 8, _SWATCH_ORIGIN[1] + (k // 2 + 0.5) / 8])
+    return np.array([_SWATCH_ORIGIN[0] + (k % 2 + 0.5) * _SWATCH_SIZE[0],
+                     _SWATCH_ORIGIN[1] + (k // 2 + 0.5) * _SWATCH_SIZE[1]])  # fmt: skip
 
 
 def head_uv(uv: np.ndarray, back: np.ndarray) -> np.ndarray:
-    """Texture coordinates of the drawing (0..1) -> atlas UV of the front or back region."""
-    u = np.clip(uv, 0.5 / 128, 1 - 0.5 / 128) * 0.5
-    u[:, 0] += np.where(back, 0.5, 0.0)
-    return u
+    """Texture coordinates of the drawing (0..1) -> atlas UV of the front (or the half-size back)."""
+    u = np.clip(uv, 0.5 / 128, 1 - 0.5 / 128)
+    back_uv = np.stack([0.5 + 0.25 * u[:, 0], 0.25 * u[:, 1]], 1)
+    return np.where(back[:, None], back_uv, 0.5 * u)
+
+
+def patch_slot(part: str, index: int) -> tuple[float, float, float, float]:
+    """(u0, v0, du, dv) of the ``index``-th patch slot of a part ("mouth" or an eye)."""
+    (u0, v0), (du, dv), per_row = _MOUTH_SLOTS if part == "mouth" else _EYE_SLOTS
+    return u0 + (index % per_row) * du, v0 + (index // per_row) * dv, du, dv
 
 
 # cute pastel clothes, picked per avatar from its attributes
@@ -273,21 +284,29 @@ def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int]
     return _bleed(out, mask).astype(np.uint8)
 
 
-def compose_head(texture: np.ndarray, attributes: Mapping[str, str], size: int, mask: np.ndarray) -> np.ndarray:
-    """The (size, size, 3) uint8 atlas of a procedural avatar: front, back, swatches (see the layout)."""
+def compose_head(texture: np.ndarray, attributes: Mapping[str, str], size: int, mask: np.ndarray,
+                 patches: Sequence[tuple[str, int, np.ndarray]] = ()) -> np.ndarray:  # fmt: skip
+    """The (size, size, 3) uint8 atlas of a procedural avatar (see the layout). ``patches``:
+    (part, slot index, RGB image) of the face states."""
     from PIL import Image
 
+    def put(img: np.ndarray, u0: float, v0: float, du: float, dv: float) -> None:
+        x0, y0 = int(round(u0 * size)), int(round(v0 * size))
+        w, h = int(round(du * size)), int(round(dv * size))
+        if img.shape[:2] != (h, w):
+            img = np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.BICUBIC))
+        out[y0 : y0 + h, x0 : x0 + w] = img
+
     cols = colours(texture, attributes)
-    out = np.zeros((size, size, 3), np.uint8)
-    out[size // 2 :, : size * 3 // 4] = cols["skin"]
-    half = size // 2
-    for k, img in enumerate((front_image(texture), back_image(texture, mask, cols["hair"], cols["skin"]))):
-        if img.shape[0] != half:
-            img = np.asarray(Image.fromarray(img).resize((half, half), Image.Resampling.BICUBIC))
-        out[:half, k * half : (k + 1) * half] = img
-    b = size // 8
+    out = np.empty((size, size, 3), np.uint8)
+    out[:] = cols["skin"]
+    put(front_image(texture), 0.0, 0.0, 0.5, 0.5)
+    put(back_image(texture, mask, cols["hair"], cols["skin"]), 0.5, 0.0, 0.25, 0.25)
     for k, name in enumerate(SWATCHES):
-        x = int(_SWATCH_ORIGIN[0] * size) + (k % 2) * b
-        y = int(_SWATCH_ORIGIN[1] * size) + (k // 2) * b
-        out[y : y + b, x : x + b] = cols[name]
+        u0 = _SWATCH_ORIGIN[0] + (k % 2) * _SWATCH_SIZE[0]
+        v0 = _SWATCH_ORIGIN[1] + (k // 2) * _SWATCH_SIZE[1]
+        x0, y0 = int(round(u0 * size)), int(round(v0 * size))
+        out[y0 : y0 + int(_SWATCH_SIZE[1] * size), x0 : x0 + int(_SWATCH_SIZE[0] * size)] = cols[name]
+    for part, index, img in patches:
+        put(img, *patch_slot(part, index))
     return out

@@ -60,6 +60,7 @@ class BaseMesh:
     double_sided: bool = False
     source: str = "procedural"
     first_person: dict[int, str] | None = None  # mesh node -> VRM firstPerson type (default "auto")
+    expression_overrides: dict[str, dict[str, str]] | None = None  # preset -> VRM override* fields
 
 
 # ---------------------------------------------------------------------------------------------

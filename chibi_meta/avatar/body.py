@@ -27,7 +27,7 @@ from chibi_meta.errors import AttributeValueError
 
 OUTFITS = ("tshirt_shorts", "hoodie_trousers", "dress")
 VOXEL = 0.0055  # marching-cubes cell, metres
-TARGET_FACES = 9000  # after decimation
+TARGET_FACES = 6000  # after decimation
 SMOOTH_K = 0.022  # smooth-union blend radius, metres
 
 

@@ -60,6 +60,8 @@ class HeadMesh:
     weld: np.ndarray  # (V,) int64: vertices with the same weld id share a position
     mask: np.ndarray  # (128, 128) bool: the silhouette used (after cleaning / fallback)
     fallback: str | None  # None, or why the fallback silhouette was used
+    front_node: np.ndarray  # (GRID+1, GRID+1) int64: the front-sheet vertex of each grid node, -1 if none
+    interior: np.ndarray  # (GRID+1, GRID+1) bool: nodes away from the rim (the smooth inside of the front)
 
 
 def silhouette(alpha: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -285,7 +287,7 @@ def build_head(alpha: np.ndarray, drape_below: float | None = None) -> HeadMesh:
     for off in (0, nu):  # rim of each sheet: between the sheet's normal and the wall's
         v = normals[off + b_nodes] + rim_n * 1.5
         normals[off + b_nodes] = v / np.linalg.norm(v, axis=1, keepdims=True)
-    return HeadMesh(pos, normals, uvs, back, faces, weld, mask, why)
+    return HeadMesh(pos, normals, uvs, back, faces, weld, mask, why, node_id, used & ~boundary)
 
 
 def _unflip(pos: np.ndarray, front: np.ndarray, nu: int, b_nodes: np.ndarray, px: np.ndarray,

@@ -7,14 +7,16 @@ per process and reused. An artist's base mesh keeps its own head (no inflation).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from chibi_meta.avatar import atlas, gltf, procedural, vrm
+from chibi_meta.avatar import atlas, faces, gltf, procedural, vrm
 from chibi_meta.avatar.atlas import TEXTURE_FORMATS, TEXTURE_SIZES
 from chibi_meta.avatar.basemesh import BaseMesh
 from chibi_meta.avatar.body import OUTFITS, check_outfit
+from chibi_meta.avatar.faces import FaceSheet
+from chibi_meta.avatar.names import MORPH_SETS, check_morph_sets
 from chibi_meta.errors import UsageError
 
 FORMATS = ("glb", "vrm")
@@ -47,6 +49,20 @@ def choose_outfit(seed: int, attributes: Mapping[str, object] | None = None) -> 
         return check_outfit(attributes["outfit"])
     rng = np.random.default_rng([int(seed), 0x0F17])
     return OUTFITS[int(rng.integers(len(OUTFITS)))]
+
+
+def _procedural(texture: np.ndarray, attrs: Mapping[str, str], size: int, sheet: FaceSheet,
+                names: tuple[str, ...]) -> tuple[BaseMesh, np.ndarray]:  # fmt: skip
+    """The procedural avatar's base (head, face patches, targets) and atlas."""
+    head = procedural.avatar_head(texture)
+    keys = faces.needed_keys(names, set(sheet.parts)) if len(sheet.images) else ()
+    patches = faces.build_patches(head, keys, procedural.PX) if keys else None
+    slots = procedural.slot_index(keys)
+    imgs = faces.patch_images(texture, sheet, keys)
+    image = atlas.compose_head(texture, attrs, size, head.mask,
+                               [(k[0], slots[k], im) for k, im in zip(keys, imgs, strict=True)])  # fmt: skip
+    base = procedural.with_head(procedural.outfit_base(attrs["outfit"]), head, patches, names)
+    return base, image
 
 
 def _atlas_image(base: BaseMesh, texture: np.ndarray, attributes: Mapping[str, str], size: int) -> np.ndarray:
@@ -86,12 +102,17 @@ def build_avatar(
     texture_format: str = "png",
     provenance: Mapping[str, object] | None = None,
     base: BaseMesh | None = None,
+    face_sheet: FaceSheet | None = None,
+    morph_targets: Sequence[str] | None = None,
 ) -> bytes:
     """The bytes of a rigged chibi avatar wearing ``texture`` ((H, W, 4) uint8 RGBA, square).
 
     ``fmt`` is "glb" or "vrm"; ``texture_size`` one of TEXTURE_SIZES; ``texture_format`` one of
     TEXTURE_FORMATS. ``provenance`` (seed, attributes, model_id, attribution, ...) is written to
-    ``asset.extras.chibi_meta`` (and the VRM meta). The same arguments give the same bytes.
+    ``asset.extras.chibi_meta`` (and the VRM meta). ``face_sheet``: the face states drawn for this
+    avatar (chibi_meta.avatar.faces; without one every morph target is all-zero). ``morph_targets``:
+    which name sets the file carries (names.MORPH_SETS; None = all, ["none"] = none). The same
+    arguments give the same bytes.
     """
     check_options(fmt, texture_size, texture_format)
     atlas.check_texture(texture)
@@ -99,11 +120,11 @@ def build_avatar(
         raise UsageError(f"attributes must be a mapping of name -> value, got {type(attributes).__name__}")
     attrs = {str(k): str(v) for k, v in attributes.items()}
     prov = _json_safe(dict(provenance or {}))
+    sets = check_morph_sets(morph_targets)
     if base is None:
         attrs["outfit"] = choose_outfit(int(prov.get("seed") or 0), attrs)  # type: ignore[union-attr]
-        head = procedural.avatar_head(texture)
-        base = procedural.with_head(procedural.outfit_base(attrs["outfit"]), head)
-        image = atlas.compose_head(texture, attrs, texture_size, head.mask)
+        names = tuple(dict.fromkeys(n for s in sets for n in MORPH_SETS[s]))
+        base, image = _procedural(texture, attrs, texture_size, face_sheet or FaceSheet.empty(), names)
     else:
         image = _atlas_image(base, texture, attrs, texture_size)
     prov["attributes"] = dict(sorted(attrs.items()))  # type: ignore[index]

@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from chibi_meta.avatar import atlas, body, rig
+from chibi_meta.avatar import atlas, body, faces, rig
 from chibi_meta.avatar.basemesh import BaseMesh
+from chibi_meta.avatar.faces import Patches
 from chibi_meta.avatar.head import HeadMesh, build_head
+from chibi_meta.avatar.names import VRM_PRESETS
 
 PX = 0.5 / 128  # metres per texture pixel (at 128 px)
 HEAD_Z = 0.0  # the head's mid plane, metres
@@ -137,39 +141,108 @@ def outfit_base(outfit: str) -> BaseMesh:
     )
 
 
-def head_world(head: HeadMesh) -> tuple[np.ndarray, np.ndarray]:
-    """World positions and normals of a head built in texture pixels."""
+def head_world(head: HeadMesh | Patches) -> tuple[np.ndarray, np.ndarray]:
+    """World positions and normals of a head (or its patches) built in texture pixels."""
     cx, cy = atlas.CHIN_IMG[0] * 128, atlas.CHIN_IMG[1] * 128
     p = head.positions
     pos = np.stack([(p[:, 0] - cx) * PX, rig.CHIN_Y + (cy - p[:, 1]) * PX, p[:, 2] * PX + HEAD_Z], 1)
     return pos, head.normals
 
 
-def with_head(base: BaseMesh, head: HeadMesh) -> BaseMesh:
-    """``base`` (from outfit_base) plus this avatar's head mesh: a new doc and binary buffer."""
+def with_head(base: BaseMesh, head: HeadMesh, patches: Patches | None = None,
+              target_names: Sequence[str] = ()) -> BaseMesh:  # fmt: skip
+    """``base`` (from outfit_base) plus this avatar's head mesh, its face-state patches and the
+    morph targets ``target_names`` (``faces.TARGETS`` says what each moves; others are all-zero)."""
     doc = dict(base.doc)
     doc["accessors"] = list(base.doc["accessors"])
     doc["bufferViews"] = list(base.doc["bufferViews"])
     buf = _Buffer(doc, offset=len(base.bin))
     pos, nrm = head_world(head)
+    uv = atlas.head_uv(head.uvs, head.back)
+    faces_all = head.faces
+    nh = len(pos)
+    if patches is not None and len(patches.positions):
+        ppos, pnrm = head_world(patches)  # type: ignore[arg-type]
+        slots = slot_index(patches.keys)
+        puv = np.empty((len(ppos), 2))
+        for i, key in enumerate(patches.keys):
+            sel = patches.slot == i
+            y0, y1, x0, x1 = faces.PARTS[key[0]]
+            u0, v0, du, dv = atlas.patch_slot(key[0], slots[key])
+            puv[sel, 0] = u0 + np.clip(patches.uv_px[sel, 0] / (x1 - x0), 0.002, 0.998) * du
+            puv[sel, 1] = v0 + np.clip(patches.uv_px[sel, 1] / (y1 - y0), 0.002, 0.998) * dv
+        pos, nrm = np.concatenate([pos, ppos]), np.concatenate([nrm, pnrm])
+        uv = np.concatenate([uv, puv])
+        faces_all = np.concatenate([faces_all, patches.faces + nh])
     n = len(pos)
     joints = np.zeros((n, 4), np.uint8)
     joints[:, 0] = rig.INDEX["Head"]
     weights = np.zeros((n, 4), np.uint8)
     weights[:, 0] = 255
-    prim = _primitive(buf, pos, nrm, atlas.head_uv(head.uvs, head.back), joints, weights, head.faces)
-    doc["meshes"] = [*base.doc["meshes"], {"name": "AvatarHead", "primitives": [prim]}]
-    return BaseMesh(
-        name=base.name,
-        doc=doc,
-        bin=base.bin + buf.bytes(),
-        humanoid=base.humanoid,
-        expressions=base.expressions,
-        mesh_nodes=base.mesh_nodes,
-        look_offset=base.look_offset,
-        source=base.source,
-        first_person=base.first_person,
-    )
+    prim = _primitive(buf, pos, nrm, uv, joints, weights, faces_all)
+    mesh: dict = {"name": "AvatarHead", "primitives": [prim]}
+    expressions: dict[str, list[tuple[int, int]]] = {}
+    if target_names:
+        prim["targets"] = [{"POSITION": a} for a in _targets(buf, n, nh, patches, nrm, target_names)]
+        mesh["weights"] = [0.0] * len(target_names)
+        mesh["extras"] = {"targetNames": list(target_names)}
+        expressions = {t: [(HEAD_NODE, i)] for i, t in enumerate(target_names) if t in VRM_PRESETS}
+    doc["meshes"] = [*base.doc["meshes"], mesh]
+    return replace(base, doc=doc, bin=base.bin + buf.bytes(), expressions=expressions,
+                   expression_overrides=faces.VRM_OVERRIDES)  # fmt: skip
+
+
+def slot_index(keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Atlas slot of each patch: eyes and the mouth number their slots separately."""
+    out: dict[tuple[str, int], int] = {}
+    count = {"eye": 0, "mouth": 0}
+    for key in keys:
+        kind = "mouth" if key[0] == "mouth" else "eye"
+        out[key] = count[kind]
+        count[kind] += 1
+    return out
+
+
+def _targets(buf: _Buffer, n: int, nh: int, patches: Patches | None, nrm: np.ndarray,
+             names: Sequence[str]) -> list[int]:  # fmt: skip
+    """One POSITION accessor per name: sparse deltas on its patches' vertices, or all zeros."""
+    zero = None
+    cache: dict[tuple, int] = {}
+    out = []
+    index = {k: i for i, k in enumerate(patches.keys)} if patches is not None else {}
+    for name in names:
+        parts = tuple((p, v, sc) for p, v, sc in faces.TARGETS.get(name, ()) if (p, v) in index)
+        if not parts:
+            if zero is None:
+                zero = len(buf.doc["accessors"])
+                buf.doc["accessors"].append({"componentType": FLOAT, "count": n, "type": "VEC3",
+                                             "min": [0.0, 0.0, 0.0], "max": [0.0, 0.0, 0.0]})  # fmt: skip
+            out.append(zero)
+            continue
+        if parts not in cache:
+            ids, vals = [], []
+            for p, v, sc in parts:
+                k = index[(p, v)]
+                sel = np.flatnonzero(patches.slot == k)  # type: ignore[union-attr]
+                ids.append(nh + sel)
+                vals.append(nrm[nh + sel] * patches.show[k] * sc)  # type: ignore[union-attr]
+            idx = np.concatenate(ids)
+            order = np.argsort(idx, kind="stable")
+            idx, val = idx[order], np.concatenate(vals)[order].astype(np.float32)
+            full_min = np.minimum(val.min(0), 0.0)
+            full_max = np.maximum(val.max(0), 0.0)
+            itype = np.uint16 if n <= 65535 else np.uint32
+            cache[parts] = len(buf.doc["accessors"])
+            buf.doc["accessors"].append({
+                "componentType": FLOAT, "count": n, "type": "VEC3",
+                "min": [float(x) for x in full_min], "max": [float(x) for x in full_max],
+                "sparse": {"count": len(idx),
+                           "indices": {"bufferView": buf.view(idx.astype(itype).tobytes(), None),
+                                       "componentType": UNSIGNED_SHORT if itype is np.uint16 else UNSIGNED_INT},
+                           "values": {"bufferView": buf.view(val.tobytes(), None)}},
+            })  # fmt: skip
+        out.append(cache[parts])
+    return out
 
 
 def avatar_head(texture: np.ndarray) -> HeadMesh:

@@ -32,8 +32,11 @@ def vrmc_vrm(base: BaseMesh, *, name: str, thumbnail_image: int, provenance: Map
     attribution = str(provenance.get("attribution") or "")
     range_map = {"inputMaxValue": 90.0, "outputScale": 1.0}
     expressions = {k: _expression(v) for k, v in sorted(base.expressions.items())}
-    if "happy" in expressions:  # smiling eyes replace the blink
+    if base.expression_overrides is None and "happy" in expressions:  # smiling eyes replace the blink
         expressions["happy"]["overrideBlink"] = "blend"
+    for k, over in (base.expression_overrides or {}).items():
+        if k in expressions:
+            expressions[k].update(over)
     meta = {
         "name": name,
         "version": str(provenance.get("model_id") or "1"),
