@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from chibi_meta.avatar import names
-from chibi_meta.avatar.poses import POSES, REFERENCE_HIPS_HEIGHT, SIT_DROP, Pose, axis_angle, pose_set
-from chibi_meta.avatar.skinning import Avatar, quat_matrix, split_glb
+from chibi_meta.avatar.poses import POSES, REFERENCE_HIPS_HEIGHT, SIT_DROP, Pose, axis_angle, pose_set, quat_matrix
+from chibi_meta.avatar.skinning import Avatar, split_glb
 from chibi_meta.errors import MeshError, UsageError
 
 
@@ -243,6 +243,8 @@ def test_uint16_joints_and_float_weights(exported):
         (json.dumps({"asset": {"version": "2.0"}, "buffers": [{"uri": "../../etc/passwd", "byteLength": 4}]}).encode(),
          "external URI"),
         (json.dumps({"asset": {"version": "2.0"}, "nodes": [{"children": [0]}]}).encode(), "bad child"),
+        (json.dumps({"asset": {"version": "2.0"}, "extensionsRequired": ["KHR_draco_mesh_compression"]}).encode(),
+         "requires KHR_draco_mesh_compression"),
     ],
 )  # fmt: skip
 def test_bad_files_are_mesh_errors(data, match):

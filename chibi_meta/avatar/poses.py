@@ -20,6 +20,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from chibi_meta.avatar import clips as _clips
 
 Quat = tuple[float, float, float, float]
@@ -61,6 +63,36 @@ def axis_angle(axis: tuple[float, float, float], degrees: float) -> Quat:
     h = math.radians(degrees) / 2
     s = math.sin(h) / n
     return (axis[0] * s, axis[1] * s, axis[2] * s, math.cos(h))
+
+
+def quat_matrix(q: Iterable[float]) -> np.ndarray:
+    """3x3 rotation matrix of a quaternion (x, y, z, w); it need not be normalised."""
+    x, y, z, w = (float(c) for c in q)
+    n = math.sqrt(x * x + y * y + z * z + w * w)
+    if not math.isfinite(n) or n < 1e-12:
+        from chibi_meta.errors import UsageError
+
+        raise UsageError(f"not a rotation quaternion: {(x, y, z, w)}")
+    x, y, z, w = x / n, y / n, z / n, w / n
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def quat_mul(a: Iterable[float], b: Iterable[float]) -> tuple[float, float, float, float]:
+    """Hamilton product a * b of quaternions (x, y, z, w): rotate by b, then by a."""
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return (
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+        aw * bw - ax * bx - ay * by - az * bz,
+    )
 
 
 _X, _Y, _Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)

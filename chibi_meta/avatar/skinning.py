@@ -13,9 +13,9 @@ local rotation ``P^-1 q P L``. By induction each posed raw bone then has world r
 ``Q R`` (``Q`` = product of the normalized rotations down the chain, ``R`` = its rest world
 rotation), so the motion is the same on any rest axes (identity, RPM's +Y-along-the-bone, or a
 Blender armature's). ``hips_offset`` moves the hips in world space, scaled by the avatar's hips
-height over ``poses.REFERENCE_HIPS_HEIGHT`` (as three-vrm-animation scales a hips track). Then morph targets and linear
-blend skinning (vectorised numpy) give per mesh node the posed positions, normals, UVs, triangle
-indices and material (with its decoded texture image).
+height over ``poses.REFERENCE_HIPS_HEIGHT`` (as three-vrm-animation scales a hips track). Then
+morph targets and linear blend skinning (vectorised numpy) give per mesh node the posed positions,
+normals, UVs, triangle indices and material (with its decoded texture image).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import base64
 import io
 import json
 import logging
-import math
 import os
 import re
 import struct
@@ -35,7 +34,7 @@ import numpy as np
 
 from chibi_meta import limits
 from chibi_meta.avatar import names
-from chibi_meta.avatar.poses import HUMANOID_PARENT, REFERENCE_HIPS_HEIGHT, Pose
+from chibi_meta.avatar.poses import HUMANOID_PARENT, REFERENCE_HIPS_HEIGHT, Pose, quat_matrix, quat_mul
 from chibi_meta.errors import MeshError, UsageError
 
 log = logging.getLogger(__name__)
@@ -44,38 +43,11 @@ MAX_FILE_BYTES = 256 * 1024 * 1024  # a GLB / glTF we agree to parse
 _DTYPE = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 _NCOMP = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _NORM = {np.int8: 127.0, np.uint8: 255.0, np.int16: 32767.0, np.uint16: 65535.0}
+# required extensions that are read (or safe to ignore: texture transforms are drawn untransformed)
+_READ_EXTENSIONS = {"KHR_mesh_quantization", "EXT_texture_webp", "KHR_materials_unlit", "KHR_texture_transform"}
 _MIXAMO_PREFIX = re.compile(r"^mixamorig\d*[:_]", re.IGNORECASE)
 # VRM 0.x thumb names -> VRM 1.0 (0.x has no metacarpal; its proximal is 1.0's metacarpal)
 _VRM0_THUMB = {"ThumbProximal": "ThumbMetacarpal", "ThumbIntermediate": "ThumbProximal"}
-
-
-# --- quaternions and matrices ------------------------------------------------------------------
-def quat_matrix(q: Iterable[float]) -> np.ndarray:
-    """3x3 rotation matrix of a quaternion (x, y, z, w); it need not be normalised."""
-    x, y, z, w = (float(c) for c in q)
-    n = math.sqrt(x * x + y * y + z * z + w * w)
-    if not math.isfinite(n) or n < 1e-12:
-        raise UsageError(f"not a rotation quaternion: {(x, y, z, w)}")
-    x, y, z, w = x / n, y / n, z / n, w / n
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-def quat_mul(a: Iterable[float], b: Iterable[float]) -> tuple[float, float, float, float]:
-    """Hamilton product a * b of quaternions (x, y, z, w): rotate by b, then by a."""
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return (
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-        aw * bw - ax * bx - ay * by - az * bz,
-    )
 
 
 def _polar(m: np.ndarray) -> np.ndarray:
@@ -123,6 +95,10 @@ def split_glb(data: bytes) -> tuple[dict, bytes]:
         raise MeshError(f"not a GLB or glTF file (its JSON does not parse: {e})") from None
     if not isinstance(gltf, dict) or not str(gltf.get("asset", {}).get("version", "")).startswith("2"):
         raise MeshError("not a glTF 2.0 file (asset.version is not 2.x)")
+    unknown = sorted(set(gltf.get("extensionsRequired") or []) - _READ_EXTENSIONS)
+    if unknown:
+        raise MeshError(f"the file requires {', '.join(map(str, unknown))}, which chibi_meta cannot read "
+                        f"(it reads {', '.join(sorted(_READ_EXTENSIONS))})")  # fmt: skip
     return gltf, binary
 
 
