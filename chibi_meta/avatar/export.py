@@ -24,6 +24,7 @@ import numpy as np
 
 from chibi_meta import limits
 from chibi_meta.atomic import atomic_write_bytes, atomic_write_text
+from chibi_meta.avatar import faces
 from chibi_meta.avatar.basemesh import BaseMesh
 from chibi_meta.avatar.names import DEFAULT_MORPH_SETS, MORPH_SETS, check_morph_sets
 from chibi_meta.avatar.pack import build_avatar, check_options, choose_outfit, split_packaging
@@ -61,6 +62,17 @@ class DicebearSource:
     def generate(self, seeds: Sequence[int], attrs_list: Sequence[Mapping[str, str]] | None = None) -> np.ndarray:
         attrs_list = attrs_list or [{}] * len(seeds)
         return np.stack([self._render(int(s), a, 128)[0] for s, a in zip(seeds, attrs_list, strict=True)])
+
+    def generate_regions(self, seeds: Sequence[int], attrs_list: Sequence[Mapping[str, str] | None],
+                         overrides: Sequence[Mapping[str, str]], box: tuple[int, int, int, int]) -> np.ndarray:
+        """The face sheet the DiceBear way: each variant re-rendered with its options, then cropped."""
+        y0, y1, x0, x1 = box
+        out = np.zeros((len(seeds), len(overrides), y1 - y0, x1 - x0, 4), np.uint8)
+        for i, (s, a) in enumerate(zip(seeds, attrs_list, strict=True)):
+            full = self.resolve(int(s), a)
+            for j, o in enumerate(overrides):
+                out[i, j] = self._render(int(s), {**full, **o}, 128)[0][y0:y1, x0:x1]
+        return out
 
 
 def open_texture_source(model: str | os.PathLike | None = None) -> object:
@@ -116,8 +128,9 @@ def avatars(
         gan_attrs, pkg = split_packaging(attrs)
         drawn = [source.resolve(s, gan_attrs) for s in chunk]  # type: ignore[attr-defined]
         textures = source.generate(chunk, drawn)  # type: ignore[attr-defined]
+        sheets = face_sheets(source, chunk, drawn) if check_morph_sets(morph_targets) else [None] * len(chunk)
         full = [{**a, "outfit": choose_outfit(s, pkg)} for s, a in zip(chunk, drawn, strict=True)]
-        for s, a, tex in zip(chunk, full, textures, strict=True):
+        for s, a, tex, sheet in zip(chunk, full, textures, sheets, strict=True):
             data = build_avatar(
                 np.ascontiguousarray(tex),
                 a,
@@ -126,6 +139,7 @@ def avatars(
                 texture_format=texture_format,
                 provenance=provenance(source, s, a),
                 base=base,
+                face_sheet=sheet,
                 **morphs,
             )
             yield s, a, data
@@ -139,6 +153,18 @@ def validate_attrs(source: object, attrs: Mapping[str, str] | None) -> dict[str,
     if pkg:
         out["outfit"] = choose_outfit(0, pkg)
     return out
+
+
+def face_sheets(source: object, seeds: Sequence[int], attrs: Sequence[Mapping[str, str]]) -> list:
+    """Each avatar's face sheet (faces.FaceSheet), or None where the source cannot draw one."""
+    if not hasattr(source, "generate_regions"):
+        return [None] * len(seeds)
+    variants = faces.variants_for(source.schema.names)  # type: ignore[attr-defined]
+    if not variants:
+        return [None] * len(seeds)
+    regions = source.generate_regions(seeds, attrs, variants, faces.SHEET_BOX)  # type: ignore[attr-defined]
+    parts = frozenset(faces.parts_drawn(variants))
+    return [faces.FaceSheet(r, parts) for r in regions]
 
 
 # --- option parsing helpers --------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from chibi_meta import limits
-from chibi_meta.avatar import png
+from chibi_meta.avatar import faces, png
 from chibi_meta.avatar.pack import PACKAGING_ATTRIBUTES, choose_outfit, split_packaging
 from chibi_meta.bridge.batcher import Batcher
 from chibi_meta.bridge.cache import Asset, AssetCache
@@ -61,6 +61,7 @@ class Generator(Protocol):
 
 
 Packager = Callable[..., bytes]
+Generated = tuple[np.ndarray, "faces.FaceSheet | None"]  # a texture and its face sheet
 
 
 def _server_version() -> str:
@@ -132,7 +133,7 @@ class Engine:
         self._gen_pool = ThreadPoolExecutor(1, thread_name_prefix="chibi-gen")
         self._pack_pool = ThreadPoolExecutor(max(1, pack_threads), thread_name_prefix="chibi-pack")
         self._io_pool = ThreadPoolExecutor(2, thread_name_prefix="chibi-io")
-        self.batcher: Batcher[tuple[int, dict[str, str], float], np.ndarray] = Batcher(
+        self.batcher: Batcher[tuple[int, dict[str, str], float, bool], Generated] = Batcher(
             self._generate_batch,
             self._gen_pool,
             max_batch=max_batch,
@@ -154,7 +155,7 @@ class Engine:
         if self.packager is None:
             self.packager = default_packager()
         t0 = time.perf_counter()
-        tex = self._generate_batch([(0, self.gen.resolve(0, None), 1.0)] * 2)[0]
+        tex = self._generate_batch([(0, self.gen.resolve(0, None), 1.0, True)] * 2)[0]
         for fmt, outfit in [(f, o) for f in FORMATS if f != "png" for o in PACKAGING_ATTRIBUTES["outfit"]] + [
                 ("png", None)]:  # fmt: skip
             attrs = {**self.gen.resolve(0, None), **({"outfit": outfit} if outfit else {})}
@@ -285,7 +286,8 @@ class Engine:
     async def _produce(self, req: ResolvedRequest, key: str) -> Asset:
         loop = asyncio.get_running_loop()
         gan_attrs = {k: v for k, v in req.attributes.items() if k not in PACKAGING_ATTRIBUTES}
-        fut = self.batcher.submit((req.seed, gan_attrs, req.truncation))
+        sheet = req.format != "png" and bool(getattr(req, "morph_targets", True))
+        fut = self.batcher.submit((req.seed, gan_attrs, req.truncation, sheet))
         try:
             texture = await fut
         except asyncio.CancelledError:
@@ -296,21 +298,31 @@ class Engine:
         return asset
 
     # -- worker-thread functions ---------------------------------------------------------------
-    def _generate_batch(self, items: list[tuple[int, dict[str, str], float]]) -> list[np.ndarray]:
-        out: list[np.ndarray | None] = [None] * len(items)
+    def _generate_batch(self, items: list[tuple[int, dict[str, str], float, bool]]) -> list[Generated]:
+        """Textures for every item, and the face sheets of those that want one (the variants of the
+        whole batch go through the generator together, on the face region only)."""
+        out: list[Generated | None] = [None] * len(items)
         groups: dict[float, list[int]] = {}
-        for i, (_, _, trunc) in enumerate(items):
-            groups.setdefault(trunc, []).append(i)
+        for i, item in enumerate(items):
+            groups.setdefault(item[2], []).append(i)
+        variants = faces.variants_for(self.gen.schema.names) if hasattr(self.gen, "generate_regions") else ()
+        parts = frozenset(faces.parts_drawn(variants))
         for trunc, idx in groups.items():
             tex = self.gen.generate([items[i][0] for i in idx], [items[i][1] for i in idx], truncation=trunc)
+            want = [i for i in idx if items[i][3] and variants]
+            regions = self.gen.generate_regions(  # type: ignore[attr-defined]
+                [items[i][0] for i in want], [items[i][1] for i in want], variants, faces.SHEET_BOX, truncation=trunc
+            ) if want else None  # fmt: skip
             for j, i in enumerate(idx):
-                out[i] = np.array(tex[j], copy=True)
+                sheet = faces.FaceSheet(regions[want.index(i)], parts) if regions is not None and i in want else None
+                out[i] = (np.array(tex[j], copy=True), sheet)
         return out  # type: ignore[return-value]
 
-    def _package_asset(self, req: ResolvedRequest, texture: np.ndarray) -> Asset:
-        return Asset.of(self._package(req, texture))  # hashing here keeps it off the event loop
+    def _package_asset(self, req: ResolvedRequest, generated: Generated) -> Asset:
+        return Asset.of(self._package(req, generated))  # hashing here keeps it off the event loop
 
-    def _package(self, req: ResolvedRequest, texture: np.ndarray) -> bytes:
+    def _package(self, req: ResolvedRequest, generated: Generated) -> bytes:
+        texture, sheet = generated
         provenance = {
             "seed": req.seed,
             "attributes": req.attributes,
@@ -331,5 +343,6 @@ class Engine:
             texture_size=req.texture_size,
             texture_format=req.texture_format,
             provenance=provenance,
+            **({"face_sheet": sheet} if sheet is not None else {}),
             **morphs,
         )
