@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +21,23 @@ def test_train_speed_prints_both_models() -> None:
     assert "chibi_meta" in out and "plain DCGAN" in out and "train img/s" in out
 
 
-def test_export_speed_prints_rates() -> None:
-    out = _bench("bench/export_speed.py", "--n", "4", "--formats", "png", "--model", str(small_model_path()))
-    assert "/s" in out and "KB" in out
+def test_export_speed_prints_split_rates_and_ratio() -> None:
+    out = _bench("bench/export_speed.py", "--n", "2", "--repeat", "2", "--rounds", "2", "--formats", "png,webp",
+                 "--sizes", "256", "--outfit", "dress", "--model", str(small_model_path()))
+    assert "RATIO head / generator" in out and "issue 8 target <= 1.5" in out
+    split = next(line for line in out.splitlines() if line.lstrip().startswith("generate "))
+    for stage in ("head", "body+rig", "atlas", "encode"):
+        assert stage in split
+    rows = [line.split() for line in out.splitlines() if line.startswith(("glb ", "vrm "))]
+    assert [r[:3] for r in rows] == [["glb", "256", "png"], ["glb", "256", "webp"], ["vrm", "256", "png"],
+                                     ["vrm", "256", "webp"]]  # fmt: skip
 
 
-def test_load_prints_median_lines(tmp_path: Path) -> None:
-    out = _bench("bench/load.py", "--model", str(small_model_path()), "--scenarios", "miss1,hit", "--requests", "3",
-                 "--repeat", "2", "--json", str(tmp_path / "r.json"), "--server-log", str(tmp_path / "srv.log"))
-    assert out.count("MEDIAN of 2") == 2 and "conditions:" in out
-    assert (tmp_path / "r.json").stat().st_size > 0
+def test_load_prints_offline_median_and_summary_lines(tmp_path: Path) -> None:
+    out = _bench("bench/load.py", "--model", str(small_model_path()), "--scenarios", "offline,miss1,hit",
+                 "--requests", "3", "--repeat", "2", "--offline-n", "4", "--offline-single", "2",
+                 "--json", str(tmp_path / "r.json"), "--server-log", str(tmp_path / "srv.log"))
+    assert out.count("MEDIAN of 2") == 3 and "conditions:" in out
+    assert "SUMMARY" in out and "miss1 p50 / offline one-at-a-time p50" in out and "cache hit p50" in out
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert [r["scenario"] for r in results].count("offline") == 2
