@@ -339,11 +339,13 @@ class Renderer:
         size: int | tuple[int, int],
         box: Sequence[float],
         nodes: Iterable[str] | None = None,
+        morphs: Mapping[str, float] | None = None,
     ) -> np.ndarray:
         """Orthographic unlit front view of the rest pose framing ``box`` = (x0, y0, x1, y1) in metres.
 
         Returns straight-alpha RGBA uint8 (H, W, 4) on a transparent background; ``size`` is an int
-        (square) or (width, height); ``nodes`` limits the drawing to those mesh nodes (e.g. the head).
+        (square) or (width, height); ``nodes`` limits the drawing to those mesh nodes (e.g. the head);
+        ``morphs`` sets morph-target weights by name (others keep the file's default weights).
         """
         w, h = (size, size) if isinstance(size, int) and not isinstance(size, bool) else tuple(size)
         check_size(w)
@@ -357,7 +359,7 @@ class Renderer:
         avatar = _as_avatar(glb)
         self._use(avatar)
         pr = self._import()
-        parts = [p for ps in avatar.skin(None, nodes=nodes).values() for p in ps]
+        parts = [p for ps in avatar.skin(None, morphs, nodes=nodes).values() for p in ps]
         zs = np.concatenate([p.positions[:, 2] for p in parts]) if parts else np.zeros(1)
         zmin, zmax = float(zs.min()), float(zs.max())
         scene = self._scene(parts, (0.0, 0.0, 0.0, 0.0), 0.0)
@@ -391,11 +393,12 @@ def render_views(glb: bytes | Avatar, views: Iterable[str] = tuple(VIEWS), poses
 
 
 def render_front_unlit(glb: bytes | Avatar, size: int | tuple[int, int], box: Sequence[float],
-                       nodes: Iterable[str] | None = None) -> np.ndarray:  # fmt: skip
+                       nodes: Iterable[str] | None = None,
+                       morphs: Mapping[str, float] | None = None) -> np.ndarray:  # fmt: skip
     """:meth:`Renderer.render_front_unlit` on the shared renderer."""
     r = shared_renderer()
     with _shared_lock:
-        return r.render_front_unlit(glb, size, box, nodes)
+        return r.render_front_unlit(glb, size, box, nodes, morphs)
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
