@@ -28,8 +28,9 @@ PKG = uc.PKG
 HERE = Path(__file__).parent / "unity"
 GLUE_ASMDEF = PKG / "Runtime" / "Unity" / "ChibiMeta.Bridge.Unity.asmdef"
 
-# The matrix: the four glTFast lines x the three IAwaitCaller layouts of UniVRM, plus the edges (no
-# optional package, one of them alone, the com.atteneder name, UniVRM 0.130 and its .unitypackage install).
+# The matrix: four glTFast lines x UniVRM 0.110.0 and 0.124.2 (IAwaitCaller in VRMShaders.GLTF.IO.Runtime) and
+# 0.131.1 (in UniGLTF.Utils), plus the edges: no optional package, one of them alone, the com.atteneder name,
+# UniVRM 0.130.1 (IAwaitCaller in UniGLTF) and UniVRM installed from its .unitypackage.
 MATRIX = [(g, v) for g in ("5.1.0", "6.10.0", "6.14.1", "6.15.0") for v in ("0.110.0", "0.124.2", "0.131.1")]
 MATRIX += [(None, None), ("6.15.0", None), (None, "0.131.1"), ("5.0.0", "0.110.0"), ("6.14.1", "0.130.1"),
            ("6.14.1", "0.131.1+unitypackage"), (None, "0.110.0+unitypackage")]
