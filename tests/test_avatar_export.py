@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from chibi_meta.avatar import build_avatar
-from chibi_meta.avatar.export import open_texture_source, provenance
+from chibi_meta.avatar.export import face_sheets, open_texture_source, provenance
 from chibi_meta.avatar.pack import choose_outfit
 from chibi_meta.cli import main
 
@@ -119,8 +119,9 @@ def test_morph_targets_option(tmp_path):
     attrs = src.resolve(5, None)
     tex = src.generate([5], [attrs])[0]
     full = {**attrs, "outfit": choose_outfit(5)}
+    sheet = face_sheets(src, [5], [attrs])[0]
     want = build_avatar(tex, full, fmt="glb", texture_size=256, texture_format="jpeg",
-                        provenance=provenance(src, 5, full), morph_targets=["oculus"])  # fmt: skip
+                        provenance=provenance(src, 5, full), face_sheet=sheet, morph_targets=["oculus"])  # fmt: skip
     assert vis.read_bytes() == want
     # a batch records its choice; a rerun must make the same one (in any order), else it is refused
     out = tmp_path / "batch"

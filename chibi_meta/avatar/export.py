@@ -11,7 +11,6 @@ is simply rewritten). ``--shard i/n`` exports the seeds whose offset from ``--se
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -35,9 +34,6 @@ log = logging.getLogger(__name__)
 DICEBEAR_MODEL_ID = "dicebear-adventurer"
 BATCH = 32
 SETTINGS_FILE = "export.json"
-# TODO(issue 9): build_avatar gains ``morph_targets`` in a parallel change; until it has landed the
-# choice is validated and recorded but not passed on. Remove this check once pack.py has it.
-_BUILD_TAKES_MORPHS = "morph_targets" in inspect.signature(build_avatar).parameters
 
 
 # --- where textures come from ----------------------------------------------------------------
@@ -121,14 +117,13 @@ def avatars(
 
     ``morph_targets``: the morph-target sets each file carries (names.MORPH_SETS; ``["none"]``: none).
     """
-    # build_avatar takes the request's form (["none"] for none)
-    morphs = {"morph_targets": morph_targets_json(check_morph_targets(morph_targets))} if _BUILD_TAKES_MORPHS else {}
+    sets = check_morph_targets(morph_targets)
     for i in range(0, len(seeds), BATCH):
         chunk = [int(s) for s in seeds[i : i + BATCH]]
         gan_attrs, pkg = split_packaging(attrs)
         drawn = [source.resolve(s, gan_attrs) for s in chunk]  # type: ignore[attr-defined]
         textures = source.generate(chunk, drawn)  # type: ignore[attr-defined]
-        sheets = face_sheets(source, chunk, drawn) if check_morph_sets(morph_targets) else [None] * len(chunk)
+        sheets = face_sheets(source, chunk, drawn) if sets else [None] * len(chunk)
         full = [{**a, "outfit": choose_outfit(s, pkg)} for s, a in zip(chunk, drawn, strict=True)]
         for s, a, tex, sheet in zip(chunk, full, textures, sheets, strict=True):
             data = build_avatar(
@@ -140,7 +135,7 @@ def avatars(
                 provenance=provenance(source, s, a),
                 base=base,
                 face_sheet=sheet,
-                **morphs,
+                morph_targets=morph_targets_json(sets),  # build_avatar takes the request's form: ["none"] for none
             )
             yield s, a, data
 

@@ -10,7 +10,6 @@ small pool, disk I/O in another.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import secrets
@@ -96,19 +95,6 @@ def default_packager() -> Packager:
     return build_avatar
 
 
-def takes_morph_targets(packager: Packager) -> bool:
-    """Whether ``packager`` accepts the ``morph_targets`` keyword (or any keyword).
-
-    TODO(issue 9): build_avatar gains ``morph_targets`` in a parallel change; once it has landed
-    every packager takes it and this check (and the guard in Engine._package) goes.
-    """
-    try:
-        params = inspect.signature(packager).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.name == "morph_targets" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
 class Engine:
     """Turns resolved requests into assets, with caching, coalescing, batching and admission control."""
 
@@ -129,7 +115,6 @@ class Engine:
         self.stats = stats if stats is not None else Stats()
         self.queue_max = int(queue_max)
         self.packager = packager
-        self._packager_morphs: bool | None = None  # packager takes morph_targets (see takes_morph_targets)
         self._gen_pool = ThreadPoolExecutor(1, thread_name_prefix="chibi-gen")
         self._pack_pool = ThreadPoolExecutor(max(1, pack_threads), thread_name_prefix="chibi-pack")
         self._io_pool = ThreadPoolExecutor(2, thread_name_prefix="chibi-io")
@@ -332,10 +317,6 @@ class Engine:
         if req.format == "png":
             return encode_png(texture, provenance)
         packager = self.packager or default_packager()
-        if self._packager_morphs is None:
-            self._packager_morphs = takes_morph_targets(packager)
-        # build_avatar takes the request's form (["none"] for none); TODO(issue 9): always pass it
-        morphs = {"morph_targets": morph_targets_json(req.morph_targets)} if self._packager_morphs else {}
         return packager(
             texture,
             req.attributes,
@@ -344,5 +325,5 @@ class Engine:
             texture_format=req.texture_format,
             provenance=provenance,
             **({"face_sheet": sheet} if sheet is not None else {}),
-            **morphs,
+            morph_targets=morph_targets_json(req.morph_targets),  # the request's form: ["none"] for none
         )
