@@ -49,8 +49,9 @@ def test_batch_manifest_and_attrs(tmp_path):
     src = open_texture_source()
     attrs = src.resolve(12, {"hair_color": "pink"})
     tex = src.generate([12], [attrs])[0]
+    sheet = face_sheets(src, [12], [attrs])[0]  # export draws each avatar's face sheet too
     want = build_avatar(tex, attrs, fmt="vrm", texture_size=256, texture_format="jpeg",
-                        provenance=provenance(src, 12, attrs))  # fmt: skip
+                        provenance=provenance(src, 12, attrs), face_sheet=sheet)  # fmt: skip
     assert (out / "chibi-12.vrm").read_bytes() == want
     # rerun: nothing to do; other settings into the same folder: refused
     assert main(["export", "--count", "5", "--format", "vrm", "--seed-start", "10", "--attr", "hair_color=pink",
