@@ -8,7 +8,7 @@ decimated (fast-simplification). No parts meet at visible balls or gaps: it is o
 Clothes are colour regions of that surface, cut exactly along their hems (a sleeve end, a shorts
 hem, a collar): triangles crossing a hem are split on it, and vertices on a hem get one copy per
 region with that region's swatch UV, so the colour changes along a clean line with no shading seam.
-Skin weights: inverse 4th power of the distance to each bone's segment, at most 4 joints per vertex.
+Skin weights: inverse cube of the distance to each bone's segment (soft joints), at most 4 per vertex.
 
 Built once per process and outfit (``body_mesh(outfit)``, about 0.5 s); nothing here depends on the
 texture, so every avatar of an outfit shares these buffers.
@@ -29,6 +29,8 @@ OUTFITS = ("tshirt_shorts", "hoodie_trousers", "dress")
 VOXEL = 0.0055  # marching-cubes cell, metres
 TARGET_FACES = 6000  # after decimation
 SMOOTH_K = 0.022  # smooth-union blend radius, metres
+SNAP_T = 0.3  # a vertex this close to a hem (share of a crossing edge) moves onto it
+SKIN_POWER, SKIN_EPS = 3.0, 0.010  # weights ~ 1 / (distance to the bone + eps) ** power: soft joints
 
 
 def check_outfit(outfit: object) -> str:
@@ -73,19 +75,44 @@ def _smin(a: np.ndarray, b: np.ndarray, k: float = SMOOTH_K) -> np.ndarray:
     return b + (a - b) * h - k * h * (1.0 - h)
 
 
-def _sdf(p: np.ndarray, outfit: str) -> np.ndarray:
+def sdf(p: np.ndarray, outfit: str) -> np.ndarray:
+    """Signed distance (approximately, metres; negative inside) to the rest-pose body of ``outfit``."""
+    return _sdf(np.asarray(p, np.float64), check_outfit(outfit))
+
+
+def _arm(p: np.ndarray, sx: float) -> np.ndarray:
+    """The left (sx = 1) or right (-1) arm: upper arm, forearm, mitten with a thumb."""
     P = {k: np.array(v) for k, v in rig.POSITIONS.items()}
     sy = rig.SHOULDER_Y
+    elbow, wrist = P["LeftForeArm"] * [sx, 1, 1], P["LeftHand"] * [sx, 1, 1] - [sx * 0.006, 0, 0]
+    d = _round_cone(p, (sx * 0.035, sy - 0.008, 0), tuple(elbow), 0.031, 0.026)
+    d = _smin(d, _round_cone(p, tuple(elbow), tuple(wrist), 0.026, 0.022), 0.012)
+    hand = _ellipsoid(p, (sx * 0.243, sy - 0.002, 0.001), (0.033, 0.019, 0.029))
+    thumb = _round_cone(p, (sx * 0.226, sy - 0.006, 0.016), (sx * 0.243, sy - 0.010, 0.036), 0.0105, 0.009)
+    return _smin(d, _smin(hand, thumb, 0.008), 0.012)
+
+
+def raised_arms_sdf(p: np.ndarray, degrees: float) -> np.ndarray:
+    """Both arms raised ``degrees`` above the T-pose about their shoulder joints (LeftArm / RightArm)."""
+    out = None
+    for sx in (1.0, -1.0):
+        c = np.array(rig.POSITIONS["LeftArm"]) * [sx, 1, 1]
+        a = np.radians(-degrees * sx)  # rotate the point back: the arm's frame at rest
+        q = p - c
+        x, y = q[..., 0] * np.cos(a) - q[..., 1] * np.sin(a), q[..., 0] * np.sin(a) + q[..., 1] * np.cos(a)
+        r = np.stack([x, y, q[..., 2]], -1) + c
+        d = _arm(r, sx)
+        out = d if out is None else np.minimum(out, d)
+    return out  # type: ignore[return-value]
+
+
+def _sdf(p: np.ndarray, outfit: str) -> np.ndarray:
+    P = {k: np.array(v) for k, v in rig.POSITIONS.items()}
     d = _round_cone(p, (0, 0.245, 0), (0, 0.40, 0), 0.088, 0.070, zscale=0.80)  # torso
     d = _smin(d, _ellipsoid(p, (0, 0.228, 0.0), (0.090, 0.052, 0.072)))  # seat
-    d = _smin(d, _round_cone(p, (0, 0.40, 0), (0, 0.49, 0), 0.037, 0.030), 0.02)  # neck, hidden by the head
+    d = _smin(d, _round_cone(p, (0, 0.40, 0), (0, 0.466, 0), 0.037, 0.028), 0.02)  # neck, under the chin
     for sx in (1.0, -1.0):
-        elbow, wrist = P["LeftForeArm"] * [sx, 1, 1], P["LeftHand"] * [sx, 1, 1] - [sx * 0.006, 0, 0]
-        d = _smin(d, _round_cone(p, (sx * 0.035, sy - 0.008, 0), tuple(elbow), 0.031, 0.026))
-        d = _smin(d, _round_cone(p, tuple(elbow), tuple(wrist), 0.026, 0.022), 0.012)
-        hand = _ellipsoid(p, (sx * 0.243, sy - 0.002, 0.001), (0.033, 0.019, 0.029))
-        thumb = _round_cone(p, (sx * 0.226, sy - 0.006, 0.016), (sx * 0.243, sy - 0.010, 0.036), 0.0105, 0.009)
-        d = _smin(d, _smin(hand, thumb, 0.008), 0.012)
+        d = _smin(d, _arm(p, sx))
         hip, knee, ankle = (P[k] * [sx, 1, 1] for k in ("LeftUpLeg", "LeftLeg", "LeftFoot"))
         d = _smin(d, _round_cone(p, tuple(hip + [0, 0.01, 0]), tuple(knee), 0.043, 0.033), 0.03)
         d = _smin(d, _round_cone(p, tuple(knee), tuple(ankle + [0, 0.01, 0]), 0.033, 0.029), 0.012)
@@ -146,41 +173,83 @@ def _region(c: np.ndarray, outfit: str) -> np.ndarray:
 
 
 def _split(v: np.ndarray, f: np.ndarray, g: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Split every triangle that crosses the zero set of ``g`` along it (new vertices on the edges)."""
+    """Split every triangle that crosses the zero set of ``g`` along it (new vertices on the edges).
+
+    A vertex closer to the cut than SNAP_T of a crossing edge first moves onto the cut along that
+    edge (and counts as on it), so the cut makes no sliver triangles, which would deform erratically.
+    """
     s = g(v)
-    s = np.where(np.abs(s) < 1e-7, 1e-7, s)
-    neg = s[f] < 0
-    cross = neg.any(1) & ~neg.all(1)
-    if not cross.any():
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    e = e[(s[e[:, 0]] < 0) != (s[e[:, 1]] < 0)]
+    on = np.zeros(len(v), bool)
+    if len(e):
+        t = s[e[:, 0]] / (s[e[:, 0]] - s[e[:, 1]])  # where the cut crosses, from e0 (0) to e1 (1)
+        a, b = np.concatenate([e[:, 0], e[:, 1]]), np.concatenate([e[:, 1], e[:, 0]])
+        ta = np.concatenate([t, 1.0 - t])
+        near = ta < SNAP_T
+        a, b, ta = a[near], b[near], ta[near]
+        order = np.lexsort((ta, a))
+        a, b, ta = a[order], b[order], ta[order]
+        first = np.r_[True, a[1:] != a[:-1]] if len(a) else np.zeros(0, bool)
+        a, b, ta = a[first], b[first], ta[first]
+        a_only = ~np.isin(a, b)  # never move both ends of one edge
+        a, b, ta = a[a_only], b[a_only], ta[a_only]
+        v = v.copy()
+        v[a] = v[a] + ta[:, None] * (v[b] - v[a])
+        s = g(v)
+        on[a] = True
+    sg = np.where(on, 0, np.where(s < 0, -1, 1))
+    fs = sg[f]
+    pos, neg = (fs > 0).sum(1), (fs < 0).sum(1)
+    zero = (fs == 0).sum(1)
+    cut3 = (pos > 0) & (neg > 0) & (zero == 0)  # a lone vertex on one side: three triangles
+    cut2 = (pos == 1) & (neg == 1) & (zero == 1)  # through a vertex on the cut: two triangles
+    if not (cut3.any() or cut2.any()):
         return v, f
-    keep, tri = f[~cross], f[cross]
-    tn = neg[cross]
-    # rotate each triangle so that its lone vertex (the one on its own side) comes first
-    lone = np.where(tn.sum(1) == 1, np.argmax(tn, 1), np.argmin(tn, 1))
-    order = (lone[:, None] + np.arange(3)[None, :]) % 3
-    tri = np.take_along_axis(tri, order, 1)
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    edges = np.sort(np.concatenate([np.stack([a, b], 1), np.stack([a, c], 1)]), 1)
-    uniq, inv = np.unique(edges, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    t = s[uniq[:, 0]] / (s[uniq[:, 0]] - s[uniq[:, 1]])
-    newv = v[uniq[:, 0]] + t[:, None] * (v[uniq[:, 1]] - v[uniq[:, 0]])
-    base = len(v)
-    m = len(tri)
-    ab, ac = base + inv[:m], base + inv[m:]
-    parts = [np.stack([a, ab, ac], 1), np.stack([ab, b, c], 1), np.stack([ab, c, ac], 1)]
-    return np.concatenate([v, newv]), np.concatenate([keep, *parts])
+    keep = f[~(cut3 | cut2)]
+    newv: list[np.ndarray] = []
+    count = [len(v)]
+    edge_id: dict[tuple[int, int], int] = {}
+
+    def mid(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        out = np.empty(len(i), np.int64)
+        for k, (p, q) in enumerate(zip(i.tolist(), j.tolist(), strict=True)):
+            key = (p, q) if p < q else (q, p)
+            if key not in edge_id:
+                tt = s[p] / (s[p] - s[q])
+                newv.append(v[p] + tt * (v[q] - v[p]))
+                edge_id[key] = count[0]
+                count[0] += 1
+            out[k] = edge_id[key]
+        return out
+
+    parts = [keep]
+    tri, tn = f[cut3], fs[cut3]
+    if len(tri):
+        lone = np.where((tn > 0).sum(1) == 1, np.argmax(tn > 0, 1), np.argmax(tn < 0, 1))
+        tri = np.take_along_axis(tri, (lone[:, None] + np.arange(3)[None, :]) % 3, 1)
+        x, y, z = tri[:, 0], tri[:, 1], tri[:, 2]
+        xy, xz = mid(x, y), mid(x, z)
+        parts += [np.stack([x, xy, xz], 1), np.stack([xy, y, z], 1), np.stack([xy, z, xz], 1)]
+    tri, tn = f[cut2], fs[cut2]
+    if len(tri):
+        z0 = np.argmax(tn == 0, 1)
+        tri = np.take_along_axis(tri, (z0[:, None] + np.arange(3)[None, :]) % 3, 1)
+        x, y, z = tri[:, 0], tri[:, 1], tri[:, 2]
+        yz = mid(y, z)
+        parts += [np.stack([x, y, yz], 1), np.stack([x, yz, z], 1)]
+    return np.concatenate([v, np.array(newv).reshape(-1, 3)]), np.concatenate(parts)
 
 
 def skin_weights(pos: np.ndarray, bones: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse 4th power of the distance to each bone's segment; top 4, bytes summing to 255."""
+    """Inverse SKIN_POWER of the distance to each bone's segment; top 4, bytes summing to 255."""
     d = np.empty((len(pos), len(bones)))
     for k, b in enumerate(bones):
         s, e = np.array(rig.POSITIONS[b]), rig.tip(b)
         se = e - s
         t = np.clip(((pos - s) @ se) / max(float(se @ se), 1e-12), 0.0, 1.0)
         d[:, k] = np.linalg.norm(pos - (s + t[:, None] * se), axis=1)
-    raw = 1.0 / (d + 0.004) ** 4
+    raw = 1.0 / (d + SKIN_EPS) ** SKIN_POWER
     order = np.argsort(-raw, axis=1, kind="stable")[:, :4]
     top = np.take_along_axis(raw, order, 1)
     top /= top.sum(1, keepdims=True)

@@ -117,14 +117,18 @@ def _head_yaw(degrees: float) -> dict[str, Quat]:
 POSES: dict[str, Pose] = {
     "t": Pose(),
     "a": Pose(_arms(40.0)),
-    "arms_up": Pose(_arms(-70.0)),
+    "arms_up": Pose(_arms(-50.0)),  # 50 deg above level: higher, a chibi's short arms meet its big head
     "sit": Pose(
         {
-            # the legs point -Y: -90 deg about X swings them forward (+Z), +90 deg bends the knees back
-            "leftUpperLeg": axis_angle(_X, -90.0),
-            "rightUpperLeg": axis_angle(_X, -90.0),
-            "leftLowerLeg": axis_angle(_X, 90.0),
-            "rightLowerLeg": axis_angle(_X, 90.0),
+            # as people sit: the pelvis tilts back 35 deg (the spine straightens the torso again),
+            # the thighs swing forward 55 deg more (level), the knees bend 70 deg; the legs point -Y:
+            # a negative angle about X swings them forward (+Z), a positive one bends the knees back
+            "hips": axis_angle(_X, -35.0),
+            "spine": axis_angle(_X, 35.0),
+            "leftUpperLeg": axis_angle(_X, -55.0),
+            "rightUpperLeg": axis_angle(_X, -55.0),
+            "leftLowerLeg": axis_angle(_X, 70.0),
+            "rightLowerLeg": axis_angle(_X, 70.0),
         },
         hips_offset=(0.0, -SIT_DROP, 0.0),
     ),

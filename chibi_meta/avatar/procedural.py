@@ -34,6 +34,11 @@ from chibi_meta.avatar.names import VRM_PRESETS
 
 PX = 0.5 / 128  # metres per texture pixel (at 128 px)
 HEAD_Z = 0.0  # the head's mid plane, metres
+HAIR_CLEARANCE_M = 0.010  # hanging hair keeps this far from the body in every pose of the pose set
+HEAD_CLEAR_DEG = 60.0  # ... with the head turned this far either way
+ARMS_CLEAR_DEG = 50.0  # ... and the arms raised this far above level (poses "arms_up")
+CLEAR_STEP = 0.008  # metres: the grid of that clearance field
+_CLEAR_LO, _CLEAR_HI = (-0.34, 0.37, -0.34), (0.34, 0.54, 0.18)
 BODY_NODE, HEAD_NODE = 1 + len(rig.NAMES), 2 + len(rig.NAMES)
 FLOAT, UNSIGNED_BYTE, UNSIGNED_SHORT, UNSIGNED_INT = 5126, 5121, 5123, 5125
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
@@ -149,6 +154,67 @@ def head_world(head: HeadMesh | Patches) -> tuple[np.ndarray, np.ndarray]:
     return pos, head.normals
 
 
+@functools.lru_cache(maxsize=len(body.OUTFITS))
+def _hair_clearance(outfit: str) -> tuple[np.ndarray, np.ndarray]:
+    """The distance field that hanging hair must keep clear of, on a grid (cached per outfit): the
+    rest-pose body, the arms raised ARMS_CLEAR_DEG, both swept by the head turning +-HEAD_CLEAR_DEG
+    (the hair turns with the head), so the hair clears them in every pose of the pose set."""
+    axes = [np.arange(lo, hi + 1e-9, CLEAR_STEP) for lo, hi in zip(_CLEAR_LO, _CLEAR_HI, strict=True)]
+    p = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
+    head = np.array(rig.POSITIONS["Head"])
+    field = None
+    for deg in np.linspace(-HEAD_CLEAR_DEG, HEAD_CLEAR_DEG, 5):
+        a = np.radians(deg)
+        q = p - head
+        r = np.stack([q[..., 0] * np.cos(a) + q[..., 2] * np.sin(a), q[..., 1],
+                      -q[..., 0] * np.sin(a) + q[..., 2] * np.cos(a)], -1) + head  # fmt: skip
+        d = np.minimum(body.sdf(r, outfit), body.raised_arms_sdf(r, ARMS_CLEAR_DEG))
+        field = d if field is None else np.minimum(field, d)
+    return np.asarray(_CLEAR_LO), field  # type: ignore[return-value]
+
+
+def _clearance(pos: np.ndarray, outfit: str) -> np.ndarray:
+    lo, field = _hair_clearance(outfit)
+    f = (pos - lo) / CLEAR_STEP
+    i = np.clip(np.floor(f).astype(np.int64), 0, np.array(field.shape) - 2)
+    t = np.clip(f - i, 0.0, 1.0)
+    out = np.zeros(len(pos))
+    for dx in (0, 1):
+        for dy in (0, 1):
+            for dz in (0, 1):
+                wx = t[:, 0] if dx else 1 - t[:, 0]
+                wy = t[:, 1] if dy else 1 - t[:, 1]
+                wz = t[:, 2] if dz else 1 - t[:, 2]
+                w = wx * wy * wz
+                out += w * field[i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz]
+    inside = np.all((pos >= lo) & (pos <= np.asarray(_CLEAR_HI)), axis=1)
+    return np.where(inside, out, 1.0)
+
+
+def clear_of_body(pos: np.ndarray, outfit: str) -> np.ndarray:
+    """Hair below the chin moved back (-Z), node by node (front and back together), until it keeps
+    HAIR_CLEARANCE_M from the body in every pose of the pose set (``_hair_clearance``)."""
+    low = pos[:, 1] < rig.CHIN_Y + 0.03  # the jaw line too
+    if not low.any():
+        return pos
+    pos = pos.copy()
+    key = np.round(pos[low, :2] / 1e-5).astype(np.int64)
+    _, group = np.unique(key, axis=0, return_inverse=True)
+    group = group.ravel()
+    sub = pos[low]
+    push = np.zeros(group.max() + 1)
+    for _ in range(10):
+        p = sub.copy()
+        p[:, 2] -= push[group]
+        need = HAIR_CLEARANCE_M - _clearance(p, outfit)
+        if not (need > 1e-4).any():
+            break
+        np.maximum.at(push, group, push[group] + np.maximum(need, 0.0) * 1.2)
+    sub[:, 2] -= push[group]
+    pos[low] = sub
+    return pos
+
+
 def with_head(base: BaseMesh, head: HeadMesh, patches: Patches | None = None,
               target_names: Sequence[str] = ()) -> BaseMesh:  # fmt: skip
     """``base`` (from outfit_base) plus this avatar's head mesh, its face-state patches and the
@@ -158,6 +224,9 @@ def with_head(base: BaseMesh, head: HeadMesh, patches: Patches | None = None,
     doc["bufferViews"] = list(base.doc["bufferViews"])
     buf = _Buffer(doc, offset=len(base.bin))
     pos, nrm = head_world(head)
+    outfit = base.source.split(":", 1)[-1]
+    if outfit in body.OUTFITS:
+        pos = clear_of_body(pos, outfit)
     uv = atlas.head_uv(head.uvs, head.back)
     faces_all = head.faces
     nh = len(pos)
@@ -178,7 +247,7 @@ def with_head(base: BaseMesh, head: HeadMesh, patches: Patches | None = None,
     joints = np.zeros((n, 4), np.uint8)
     joints[:, 0] = rig.INDEX["Head"]
     weights = np.zeros((n, 4), np.uint8)
-    weights[:, 0] = 255
+    weights[:, 0] = 255  # rigid: hanging hair turns with the head and is kept clear of the body
     prim = _primitive(buf, pos, nrm, uv, joints, weights, faces_all)
     mesh: dict = {"name": "AvatarHead", "primitives": [prim]}
     expressions: dict[str, list[tuple[int, int]]] = {}

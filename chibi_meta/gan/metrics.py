@@ -31,7 +31,7 @@ from chibi_meta.gan import checkpoint
 log = logging.getLogger(__name__)
 CLASSIFIER = "classifier.safetensors"
 HOLDOUT = 2000  # the last HOLDOUT images of a dataset are never used to train the classifier
-PER_VALUE_MAX = 8  # attributes with at most this many values also get per-value accuracies
+PER_VALUE_MAX = 64  # attributes with at most this many values get per-value accuracies (eyes 26, mouth 30)
 
 
 class Classifier(nn.Module):
