@@ -2,7 +2,7 @@
 to end for GLB and VRM at each texture size and format, file sizes, and the head build's cost next
 to the generator's with one thread each (issue 8: head / generator <= 1.5).
 
-    python bench/export_speed.py [--n 64] [--repeat 3] [--rounds 24] [--formats png,jpeg,webp]
+    python bench/export_speed.py [--n 64] [--repeat 3] [--passes 24] [--formats png,jpeg,webp]
                                  [--sizes 256,512] [--outfit NAME] [--model PATH]
 
 Textures come from the shipped generator when it exists, else from the DiceBear renderer, exactly
@@ -73,11 +73,11 @@ def _assemble(base: Any, image: np.ndarray, texture: np.ndarray, attrs: dict[str
                           name=name, extensions=extensions)  # fmt: skip
 
 
-def head_vs_generator(src: Any, rounds: int, seed0: int) -> dict[str, float]:
-    """Head build and generator per avatar, one thread each, interleaved round by round.
+def head_vs_generator(src: Any, passes: int, seed0: int) -> dict[str, float]:
+    """Head build and generator per avatar, one thread each, interleaved pass by pass.
 
-    A round generates one pass of the generator's chunk rows (``chibi_meta.gan.api.CHUNK``: a pass is
-    never smaller) and builds the head of each texture. Medians over rounds.
+    Each of ``passes`` generates the generator's chunk rows (``chibi_meta.gan.api.CHUNK``: a pass is
+    never smaller), then builds the head of each texture. Medians over passes and heads.
     """
     try:
         import torch
@@ -95,7 +95,7 @@ def head_vs_generator(src: Any, rounds: int, seed0: int) -> dict[str, float]:
         gen_w, gen_c, head_w, head_c = [], [], [], []
         seeds = [seed0 + i for i in range(rows)]
         src.generate(seeds, [src.resolve(s, None) for s in seeds])  # warm (first pass allocates)
-        for r in range(rounds):
+        for r in range(passes):
             seeds = [seed0 + rows * (r + 1) + i for i in range(rows)]
             attrs = [src.resolve(s, None) for s in seeds]
             tex, w, c = _timed(src.generate, seeds, attrs)
@@ -152,8 +152,8 @@ def end_to_end_run(src: Any, seeds: Sequence[int], outfit: str | None, fmt: str,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=64, help="avatars per run (each run has fresh seeds)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement; figures are medians")
-    ap.add_argument("--rounds", type=int, default=24, help="rounds of the one-thread head/generator comparison")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds (each runs every measurement once)")
+    ap.add_argument("--passes", type=int, default=24, help="generator passes of the one-thread head comparison")
     ap.add_argument("--formats", default="png,jpeg,webp", help="texture formats to measure")
     ap.add_argument("--sizes", default="256,512", help="texture sizes to measure")
     ap.add_argument("--outfit", default=None, help="one outfit for every avatar (default: drawn per seed)")
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         threads = torch.get_num_threads()
     except ImportError:
         threads = 0
-    print(f"texture source: {src.model_id}; {args.n} avatars per run, {args.repeat} runs; torch threads {threads}; "
+    print(f"texture source: {src.model_id}; {args.n} avatars per run, {args.repeat} rounds; torch threads {threads}; "
           f"{os.cpu_count()} CPUs; load average {_load()}", flush=True)  # fmt: skip
 
     # the outfit bodies are built once per process (a server does it at warm-up): not in the figures
@@ -195,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         return list(range(seed[0] - n, seed[0]))
 
     # 1. head build next to the generator, one thread each
-    hv = head_vs_generator(src, args.rounds, 500_000)
+    hv = head_vs_generator(src, args.passes, 500_000)
     ratio = hv["head_ms"] / hv["gen_ms"]
-    print(f"\nhead build vs generator, one thread each (torch.set_num_threads(1)), medians of {args.rounds} rounds:")
+    print(f"\nhead build vs generator, one thread each (torch.set_num_threads(1)), medians of {args.passes} passes:")
     print(f"  generator: a pass of {hv['rows']} rows / {hv['rows']} = {hv['gen_ms']:.2f} ms per avatar "
           f"(CPU {hv['gen_cpu_ms']:.2f} ms, CPU/wall {hv['gen_cpu_share']:.2f})")  # fmt: skip
     print(f"  head (procedural.avatar_head): {hv['head_ms']:.2f} ms per avatar "
@@ -205,35 +205,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  RATIO head / generator = {ratio:.2f} (by CPU time {hv['head_cpu_ms'] / hv['gen_cpu_ms']:.2f}); "
           f"issue 8 target <= 1.5: {'met' if ratio <= 1.5 else 'MISSED'}", flush=True)  # fmt: skip
 
-    # 2. the split, stage by stage
-    runs = [split_run(src, fresh(args.n), args.outfit, sizes, tfs) for _ in range(args.repeat)]
+    # 2. and 3., in rounds: each round runs the split once and every format once (fresh seeds each
+    # time), so load that changes during the run touches every row alike; medians over rounds
+    configs = [(fmt, size, tf) for fmt in FMTS for size in sizes for tf in tfs]
+    runs: list[dict[Any, float]] = []
+    e2e: dict[tuple[str, int, str], list[tuple[float, float, list[int]]]] = {c: [] for c in configs}
+    for i in range(args.repeat):
+        runs.append(split_run(src, fresh(args.n), args.outfit, sizes, tfs))
+        for c in configs:
+            e2e[c].append(end_to_end_run(src, fresh(args.n), args.outfit, *c))
+        print(f"  round {i + 1}/{args.repeat} done; load average {_load()}", flush=True)
     split = {k: _med([r[k] for r in runs]) * 1e3 for k in runs[0]}
-    print(f"\nper-avatar split, ms (median of {args.repeat} runs of the mean over {args.n} avatars; "
+    print(f"\nper-avatar split, ms (median of {args.repeat} rounds of the mean over {args.n} avatars; "
           f"generation at {threads} torch threads in batches of {BATCH}):")  # fmt: skip
     atl = ", ".join(f"{s} px {split[('atlas', s)]:.2f}" for s in sizes)
     print(f"  generate {split['generate']:.2f} | head {split['head']:.2f} | body+rig {split['body+rig']:.2f} | "
           f"atlas (atlas.compose_head) {atl} | encode (atlas.encode + gltf.write_glb) per row below", flush=True)
-
-    # 3. end to end: generation + build_avatar, per format
-    print("\nper format: encode = that step of the split; build = build_avatar's own time (end-to-end runs); "
-          "other = build - head - body+rig - atlas - encode")  # fmt: skip
+    print("\nper format, ms: encode = that step of the split; build = build_avatar's own time (end-to-end runs);\n"
+          "other = build - head - body+rig - atlas - encode; avatars/s = generation + build_avatar, end to end")
     print(f"{'format':6} {'tex':>4} {'img':5} | {'encode':>6} {'build':>6} {'other':>6} | "
-          f"{'avatars/s (runs)':>24} | {'KB mean':>7} {'KB max':>6}")  # fmt: skip
-    for fmt in FMTS:
-        for size in sizes:
-            for tf in tfs:
-                rates, builds, allsizes = [], [], []
-                for _ in range(args.repeat):
-                    rate, build, fs = end_to_end_run(src, fresh(args.n), args.outfit, fmt, size, tf)
-                    rates.append(rate)
-                    builds.append(build * 1e3)
-                    allsizes += fs
-                enc, build = split[("encode", fmt, size, tf)], _med(builds)
-                other = build - split["head"] - split["body+rig"] - split[("atlas", size)] - enc
-                runs_s = " ".join(f"{x:.1f}" for x in rates)
-                print(f"{fmt:6} {size:4d} {tf:5} | {enc:6.2f} {build:6.2f} {other:6.2f} | "
-                      f"{_med(rates):7.1f} ({runs_s:>14}) | {statistics.mean(allsizes) / 1024:7.1f} "
-                      f"{max(allsizes) / 1024:6.1f}", flush=True)  # fmt: skip
+          f"{'avatars/s (rounds)':>24} | {'KB mean':>7} {'KB max':>6}")  # fmt: skip
+    for (fmt, size, tf), rs in e2e.items():
+        rates = [r[0] for r in rs]
+        build = _med([r[1] for r in rs]) * 1e3
+        allsizes = [x for r in rs for x in r[2]]
+        enc = split[("encode", fmt, size, tf)]
+        other = build - split["head"] - split["body+rig"] - split[("atlas", size)] - enc
+        runs_s = " ".join(f"{x:.1f}" for x in rates)
+        print(f"{fmt:6} {size:4d} {tf:5} | {enc:6.2f} {build:6.2f} {other:6.2f} | "
+              f"{_med(rates):7.1f} ({runs_s:>14}) | {statistics.mean(allsizes) / 1024:7.1f} "
+              f"{max(allsizes) / 1024:6.1f}")  # fmt: skip
     print(f"\nconditions: load average at end {_load()} ({os.cpu_count()} CPUs)")
     return 0
 

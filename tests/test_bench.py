@@ -22,7 +22,7 @@ def test_train_speed_prints_both_models() -> None:
 
 
 def test_export_speed_prints_split_rates_and_ratio() -> None:
-    out = _bench("bench/export_speed.py", "--n", "2", "--repeat", "2", "--rounds", "2", "--formats", "png,webp",
+    out = _bench("bench/export_speed.py", "--n", "2", "--repeat", "2", "--passes", "2", "--formats", "png,webp",
                  "--sizes", "256", "--outfit", "dress", "--model", str(small_model_path()))
     assert "RATIO head / generator" in out and "issue 8 target <= 1.5" in out
     split = next(line for line in out.splitlines() if line.lstrip().startswith("generate "))
