@@ -1,0 +1,83 @@
+// TalkingHead 1.7.0 in headless Chromium on exported avatars (tests/test_talkinghead.py).
+// Usage: node run.mjs SPEC.json   where SPEC.json = {"files_dir": DIR, "jobs": [{"file": NAME,
+//   "mode": "loop"|"step", "blob": bool, "speech": {words, wtimes, wdurations} | null, "shot": PATH | null,
+//   "shot_after_ms": MS | null (screenshot MS after it starts speaking, else at the end)}], "width": W, "height": H}.
+// Serves page.html, this folder's node_modules and files_dir on 127.0.0.1 only; any request to
+// another host is aborted and reported. Prints one JSON line per job: what page.html reported, plus
+// console errors, the paths the page fetched and the remote requests it tried.
+import { createServer } from 'node:http';
+import { readFile, stat } from 'node:fs/promises';
+import { join, normalize, extname, dirname, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const spec = JSON.parse(await readFile(process.argv[2], 'utf8'));
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.glb': 'model/gltf-binary',
+  '.vrm': 'model/gltf-binary', '.json': 'application/json' };
+
+function safeJoin(root, rel) {
+  const p = normalize(join(root, decodeURIComponent(rel)));
+  return p === normalize(root) || p.startsWith(normalize(root) + sep) ? p : null;
+}
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://x');
+  let path = null;
+  if (url.pathname === '/favicon.ico') { res.writeHead(204); res.end(); return; }
+  if (url.pathname === '/page.html') path = join(here, 'page.html');
+  else if (url.pathname.startsWith('/node_modules/')) path = safeJoin(join(here, 'node_modules'), url.pathname.slice(14));
+  else if (url.pathname.startsWith('/files/')) path = safeJoin(spec.files_dir, url.pathname.slice(7));
+  try {
+    if (!path || !(await stat(path)).isFile()) throw new Error('nf');
+    res.writeHead(200, { 'content-type': TYPES[extname(path)] || 'application/octet-stream' });
+    res.end(await readFile(path));
+  } catch {
+    res.writeHead(404); res.end();
+  }
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const origin = `http://127.0.0.1:${server.address().port}`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--autoplay-policy=no-user-gesture-required'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: spec.width || 480, height: spec.height || 540 } });
+  const consoleErrors = [], consoleLog = [], fetched = [], remote = [], notFound = [];
+  page.on('console', (m) => (m.type() === 'error' ? consoleErrors : consoleLog).push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e}`));
+  page.on('response', (r) => { if (r.status() === 404) notFound.push(r.url().replace(origin, '')); });
+  await page.route('**/*', (route) => {
+    const u = route.request().url();
+    if (u.startsWith(origin + '/')) { fetched.push(u.slice(origin.length)); return route.continue(); }
+    if (u.startsWith('data:') || u.startsWith('blob:')) return route.continue();
+    remote.push(u);
+    return route.abort();
+  });
+  for (const job of spec.jobs) {
+    for (const a of [consoleErrors, consoleLog, fetched, remote, notFound]) a.length = 0;
+    const qs = new URLSearchParams({ avatar: `/files/${job.file}`, mode: job.mode || 'loop' });
+    if (job.speech) qs.set('speech', JSON.stringify(job.speech)); else qs.set('speak', '0');
+    if (job.blob) qs.set('blob', '1');
+    const t0 = Date.now();
+    await page.goto(`${origin}/page.html?${qs}`);
+    let shotAt = null;
+    if (job.shot && job.shot_after_ms != null) {  // a frame while it speaks
+      await page.waitForFunction(() => ['speaking', 'done', 'error'].includes(document.title), null, { timeout: 90000 });
+      await page.waitForTimeout(job.shot_after_ms);
+      shotAt = Date.now() - t0;
+      await page.screenshot({ path: job.shot });
+    }
+    await page.waitForFunction(() => document.title === 'done' || document.title === 'error', null, { timeout: 90000 });
+    const result = await page.evaluate(() => window.result);
+    if (job.shot && shotAt === null) await page.screenshot({ path: job.shot });
+    console.log(JSON.stringify({ file: job.file, title: await page.title(), ms: Date.now() - t0, ...result,
+      console: consoleErrors.slice(0, 10), log: consoleLog.slice(0, 10), fetched: [...new Set(fetched)],
+      notFound, remote }));
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
