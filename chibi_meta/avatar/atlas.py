@@ -275,8 +275,9 @@ def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int]
         dist, (iy, ix) = ndimage.distance_transform_edt(~is_hair, return_indices=True)
         flat = np.median(rgb[is_hair], axis=0)
         shade = (1.0 - 0.18 * np.clip((yy - 0.2 * r) / (0.8 * r), 0.0, 1.0))[..., None]
-        w = np.clip(1.0 - dist / (STRAND_FADE * r / 128), 0.0, 1.0)[..., None]
-        hairs = rgb[iy, ix] * w + flat * shade * (1.0 - w)
+        w = np.clip(1.0 - dist / (STRAND_FADE * r / 128), 0.0, 1.0)
+        w[(rgb[iy, ix].sum(-1) < 200) & ~is_hair] = 0.0  # the face's outline does not carry over
+        hairs = rgb[iy, ix] * w[..., None] + flat * shade * (1.0 - w[..., None])
         out[back_hair] = hairs[back_hair]
     rim = mask & ~ndimage.binary_erosion(mask, iterations=max(1, int(round(1.5 * r / 128))))
     dark = rgb.sum(-1) < 200
