@@ -1,4 +1,10 @@
-"""An artist's own base mesh: loaded as untrusted input, with clear errors for what is missing."""
+"""An artist's own base mesh: loaded as untrusted input, with clear errors for what is missing.
+
+The artist base of these tests is our own procedural export handed back in, as an artist would:
+its nodes carry the Mixamo / Ready Player Me names (``Hips``, ``LeftArm``, ...), which the loader
+maps to the VRM humanoid through ``names.HUMANOID``; rigs named after the VRM bones, with a
+``mixamorig:`` prefix, or mapped explicitly keep working. The base keeps its own head (no inflation).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from chibi_meta.avatar import build_avatar, load_base_mesh
+from chibi_meta.avatar import build_avatar, load_base_mesh, names
+from chibi_meta.avatar.basemesh import REQUIRED_BONES
 from chibi_meta.errors import LimitExceeded, MeshError
 
 dicebear = pytest.importorskip("chibi_meta.data.dicebear")
+FRONT_RECT = [0.0, 0.0, 0.5, 0.5]  # where the procedural atlas keeps the drawing's front
 
 
 def split_glb(data: bytes) -> tuple[dict, bytes]:
@@ -31,12 +39,12 @@ def pack_glb(doc: dict, bin_: bytes) -> bytes:
     ) + bin_  # fmt: skip
 
 
-def make_artist_glb(path: Path, mutate=None, extras: bool = True) -> Path:
+def make_artist_glb(path: Path, mutate=None, extras: bool = True, fmt: str = "glb") -> Path:
     """A rigged chibi as an artist would hand it in: our own export, with the face UV rect declared."""
     img, attrs = dicebear.render(21)
-    doc, bin_ = split_glb(build_avatar(img, attrs, texture_size=256))
+    doc, bin_ = split_glb(build_avatar(img, {**attrs, "outfit": "hoodie_trousers"}, fmt=fmt, texture_size=256))
     if extras:
-        doc["asset"]["extras"] = {"chibi_meta": {"face_uv_rect": [0.0, 0.0, 0.75, 0.75]}}
+        doc["asset"]["extras"] = {"chibi_meta": {"face_uv_rect": FRONT_RECT}}
     else:
         doc["asset"].pop("extras", None)
     if mutate:
@@ -45,17 +53,79 @@ def make_artist_glb(path: Path, mutate=None, extras: bool = True) -> Path:
     return path
 
 
+def _node_names(base) -> dict[str, str]:
+    return {bone: base.doc["nodes"][i]["name"] for bone, i in base.humanoid.items()}
+
+
 def test_artist_base_roundtrip(tmp_path):
     base = load_base_mesh(make_artist_glb(tmp_path / "artist.glb"))
-    assert base.face_rect == (0.0, 0.0, 0.75, 0.75)
-    assert {"blink", "happy"} <= set(base.expressions)
+    assert base.face_rect == tuple(FRONT_RECT)
     assert base.source.startswith("sha256:")
+    # every humanoid bone found by its Mixamo / RPM node name
+    assert _node_names(base) == names.HUMANOID
+    assert set(REQUIRED_BONES) <= set(base.humanoid)
     img, attrs = dicebear.render(3)
     a = build_avatar(img, attrs, fmt="vrm", texture_size=256, base=base)
     assert a == build_avatar(img, attrs, fmt="vrm", texture_size=256, base=base)
     doc, _ = split_glb(a)
     assert doc["asset"]["extras"]["chibi_meta"]["base_mesh"] == base.source
     assert len(doc["materials"]) == 1
+    bones = doc["extensions"]["VRMC_vrm"]["humanoid"]["humanBones"]
+    assert {b: doc["nodes"][r["node"]]["name"] for b, r in bones.items()} == names.HUMANOID
+
+
+def test_artist_base_keeps_its_own_head(tmp_path):
+    """No inflation for an artist's base: every avatar made from it has the base's geometry, only
+    the texture differs (two textures with different silhouettes give the same meshes)."""
+    base = load_base_mesh(make_artist_glb(tmp_path / "artist.glb"))
+    docs = []
+    for seed in (3, 4):
+        img, attrs = dicebear.render(seed, {"hair_style": "long01" if seed == 3 else "short01"})
+        docs.append(split_glb(build_avatar(img, attrs, texture_size=256, base=base)))
+    (d1, b1), (d2, b2) = docs
+    assert d1["meshes"] == d2["meshes"] == base.doc["meshes"]
+    n = len(base.bin)
+    assert b1[:n] == b2[:n] == base.bin
+    assert b1 != b2  # the atlas differs
+
+
+def _vrm_names(doc):
+    node_of = {n: v for v, n in names.HUMANOID.items()}
+    for n in doc["nodes"]:
+        n["name"] = node_of.get(n["name"], n["name"])
+
+
+def _mixamo_prefix(doc):
+    for n in doc["nodes"]:
+        if n["name"] in names.HUMANOID.values():
+            n["name"] = "mixamorig:" + n["name"]
+
+
+def _other_names_mapped(doc):
+    for n in doc["nodes"]:
+        if n["name"] in names.HUMANOID.values():
+            n["name"] = "bone_" + n["name"].lower()
+    doc["asset"]["extras"]["chibi_meta"]["human_bones"] = {v: "bone_" + n.lower() for v, n in names.HUMANOID.items()}
+
+
+@pytest.mark.parametrize("rename", [_vrm_names, _mixamo_prefix, _other_names_mapped])
+def test_artist_base_bone_naming_conventions(tmp_path, rename):
+    base = load_base_mesh(make_artist_glb(tmp_path / "named.glb", rename))
+    # the same nodes are found, whatever they are called
+    ref = load_base_mesh(make_artist_glb(tmp_path / "ref.glb"))
+    assert base.humanoid == ref.humanoid
+    img, attrs = dicebear.render(3)
+    doc, _ = split_glb(build_avatar(img, attrs, fmt="vrm", texture_size=256, base=base))
+    assert set(doc["extensions"]["VRMC_vrm"]["humanoid"]["humanBones"]) == set(names.HUMANOID)
+
+
+def test_artist_vrm_base(tmp_path):
+    """A VRM handed in as a base (its VRMC_vrm is dropped and rebuilt) works like a GLB."""
+    base = load_base_mesh(make_artist_glb(tmp_path / "artist.vrm", fmt="vrm"))
+    assert _node_names(base) == names.HUMANOID
+    img, attrs = dicebear.render(3)
+    doc, _ = split_glb(build_avatar(img, attrs, fmt="vrm", texture_size=256, base=base))
+    assert doc["extensions"]["VRMC_vrm"]["meta"]["name"] == "chibi"
 
 
 def test_sidecar_file(tmp_path):
@@ -78,8 +148,19 @@ def _drop_uv(doc):
 
 def _rename_bone(doc):
     for n in doc["nodes"]:
-        if n.get("name") == "leftFoot":
+        if n.get("name") == "LeftFoot":
             n["name"] = "foot"
+
+
+def _unmap_bone(doc):
+    for n in doc["nodes"]:
+        if n.get("name") == "RightForeArm":
+            n["name"] = "forearm.R"
+    doc["asset"]["extras"]["chibi_meta"]["human_bones"] = {"rightLowerArm": "no such node"}
+
+
+def _bone_not_a_joint(doc):
+    doc["skins"][0]["joints"].remove(next(i for i, n in enumerate(doc["nodes"]) if n["name"] == "Head"))
 
 
 def _external_uri(doc):
@@ -87,11 +168,15 @@ def _external_uri(doc):
 
 
 def _bad_accessor(doc):
-    doc["accessors"][0]["count"] = 3000
+    doc["accessors"][0]["count"] += 1000
 
 
 def _bad_rect(doc):
     doc["asset"]["extras"]["chibi_meta"]["face_uv_rect"] = [0.5, 0.5, 0.2, 2]
+
+
+def _unskinned_mesh(doc):
+    doc["nodes"][-1].pop("skin")
 
 
 @pytest.mark.parametrize(
@@ -99,15 +184,20 @@ def _bad_rect(doc):
     [
         (_drop_skin, "no skin"),
         (_drop_uv, "UVs"),
-        (_rename_bone, "leftFoot"),
+        (_rename_bone, "lacks humanoid bones: leftFoot"),
+        (_unmap_bone, "lacks humanoid bones: rightLowerArm"),
+        (_bone_not_a_joint, "joints of its skin"),
         (_external_uri, "no external"),
         (_bad_accessor, "past the end"),
         (_bad_rect, "face_uv_rect"),
+        (_unskinned_mesh, "is not skinned"),
     ],
 )
 def test_bad_base_meshes(tmp_path, mutate, needle):
-    with pytest.raises(MeshError, match=needle):
+    with pytest.raises(MeshError, match=needle) as e:
         load_base_mesh(make_artist_glb(tmp_path / "bad.glb", mutate))
+    if "humanoid" in needle:  # the message says how to name the bones
+        assert "Mixamo / Ready Player Me" in str(e.value) and "VRM" in str(e.value)
 
 
 def test_not_a_glb_and_size_cap(tmp_path, monkeypatch):
