@@ -1,4 +1,4 @@
-"""build_avatar: structure, determinism, bad options, the chibi base's geometry and rig."""
+"""build_avatar: structure, determinism, bad options, outfits, the atlas, and the head and body in the file."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import struct
 import numpy as np
 import pytest
 
-from chibi_meta.avatar import FORMATS, TEXTURE_FORMATS, TEXTURE_SIZES, atlas, build_avatar, mesh
-from chibi_meta.avatar.basemesh import REQUIRED_BONES
+from chibi_meta.avatar import FORMATS, TEXTURE_FORMATS, TEXTURE_SIZES, atlas, build_avatar, names, procedural, rig
+from chibi_meta.avatar.body import OUTFITS, REGIONS, body_mesh
 from chibi_meta.avatar.cli import _FORMATS, _TEXTURE_FORMATS, _TEXTURE_SIZES
+from chibi_meta.avatar.pack import choose_outfit
 from chibi_meta.errors import UsageError
 
 dicebear = pytest.importorskip("chibi_meta.data.dicebear")
+ALLOWED_OUTFITS = "allowed: tshirt_shorts, hoodie_trousers, dress"
 
 
 def split_glb(data: bytes) -> tuple[dict, bytes]:
@@ -25,6 +27,31 @@ def split_glb(data: bytes) -> tuple[dict, bytes]:
     blen, btype = struct.unpack_from("<II", data, 20 + jlen)
     assert btype == 0x004E4942 and blen % 4 == 0
     return doc, data[28 + jlen : 28 + jlen + blen]
+
+
+_DTYPE = {5126: np.float32, 5125: np.uint32, 5123: np.uint16, 5121: np.uint8}
+_WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
+
+
+def read_accessor(doc: dict, bin_: bytes, i: int) -> np.ndarray:
+    """The values of a tightly packed (our writer's) accessor, as (count, width); normalized ints to [0, 1]."""
+    a = doc["accessors"][i]
+    dt, w = _DTYPE[a["componentType"]], _WIDTH[a["type"]]
+    if "bufferView" not in a:
+        out = np.zeros((a["count"], w), dt)
+    else:
+        v = doc["bufferViews"][a["bufferView"]]
+        assert "byteStride" not in v
+        out = np.frombuffer(bin_, dt, a["count"] * w, v.get("byteOffset", 0) + a.get("byteOffset", 0))
+        out = out.reshape(a["count"], w)
+    if a.get("normalized"):
+        out = out / float(np.iinfo(dt).max)
+    return out
+
+
+def mesh_named(doc: dict, name: str) -> dict:
+    (m,) = [m for m in doc["meshes"] if m["name"] == name]
+    return m
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +67,7 @@ def test_constants_match_cli():
     assert FORMATS == _FORMATS == ("glb", "vrm")
     assert TEXTURE_SIZES == _TEXTURE_SIZES == (256, 512, 1024)
     assert TEXTURE_FORMATS == _TEXTURE_FORMATS == ("png", "jpeg", "webp")
+    assert OUTFITS == ("tshirt_shorts", "hoodie_trousers", "dress")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -51,6 +79,56 @@ def test_same_request_same_bytes(face, fmt, tf):
     assert a == b
     c = build_avatar(img, attrs, fmt=fmt, texture_size=256, texture_format=tf, provenance=prov(8, attrs))
     assert c != a
+
+
+@pytest.mark.parametrize("outfit", OUTFITS)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_outfit_same_bytes_and_recorded(face, outfit, fmt):
+    img, attrs = face
+    want = {**attrs, "outfit": outfit}
+    a = build_avatar(img, want, fmt=fmt, texture_size=256, provenance=prov(7, attrs))
+    assert a == build_avatar(img.copy(), dict(want), fmt=fmt, texture_size=256, provenance=prov(7, attrs))
+    doc, _ = split_glb(a)
+    p = doc["asset"]["extras"]["chibi_meta"]
+    assert p["attributes"] == dict(sorted(want.items()))
+    assert p["base_mesh"] == f"procedural:{outfit}"
+    if fmt == "vrm":
+        assert doc["extensions"]["VRMC_vrm"]["meta"]["extras"]["chibi_meta"]["attributes"]["outfit"] == outfit
+
+
+def test_outfits_give_different_bodies(face):
+    img, attrs = face
+    bodies = {}
+    for o in OUTFITS:
+        doc, bin_ = split_glb(build_avatar(img, {**attrs, "outfit": o}, texture_size=256))
+        prim = mesh_named(doc, "AvatarBody")["primitives"][0]
+        bodies[o] = read_accessor(doc, bin_, prim["attributes"]["POSITION"])
+        # the head is the same whatever the outfit: it is made from the texture only
+        head = mesh_named(doc, "AvatarHead")["primitives"][0]["attributes"]["POSITION"]
+        bodies[o, "head"] = read_accessor(doc, bin_, head)
+    assert len({bodies[o].tobytes() for o in OUTFITS}) == 3
+    assert len({bodies[o, "head"].tobytes() for o in OUTFITS}) == 1
+
+
+def test_outfit_drawn_from_the_seed_when_not_requested(face):
+    img, attrs = face
+    drawn = [choose_outfit(s) for s in range(60)]
+    assert set(drawn) == set(OUTFITS)  # every outfit occurs
+    assert drawn == [choose_outfit(s) for s in range(60)]  # and the same seed draws the same one
+    for seed in (0, 1, 2):
+        doc, _ = split_glb(build_avatar(img, attrs, texture_size=256, provenance=prov(seed, attrs)))
+        assert doc["asset"]["extras"]["chibi_meta"]["attributes"]["outfit"] == choose_outfit(seed)
+    assert choose_outfit(5, {"outfit": "dress"}) == "dress"
+
+
+@pytest.mark.parametrize("bad", ["cape", "", "Dress", 3, None])
+def test_unknown_outfit(face, bad):
+    img, attrs = face
+    with pytest.raises(UsageError, match=ALLOWED_OUTFITS) as e:
+        build_avatar(img, {**attrs, "outfit": bad}, texture_size=256)
+    assert "outfit" in str(e.value)
+    with pytest.raises(UsageError, match=ALLOWED_OUTFITS):
+        choose_outfit(1, {"outfit": bad})
 
 
 @pytest.mark.parametrize(
@@ -74,31 +152,87 @@ def test_bad_texture(face, tex):
         build_avatar(tex, face[1])
 
 
+def test_bad_attributes(face):
+    with pytest.raises(UsageError, match="attributes must be a mapping"):
+        build_avatar(face[0], ["outfit=dress"])  # type: ignore[arg-type]
+
+
 def test_glb_structure_and_provenance(face):
     img, attrs = face
     doc, bin_ = split_glb(build_avatar(img, attrs, texture_size=256, provenance=prov(7, attrs)))
     assert doc["asset"]["version"] == "2.0"
     p = doc["asset"]["extras"]["chibi_meta"]
-    assert p["seed"] == 7 and p["attributes"] == attrs and p["model_id"] == "dicebear-adventurer"
-    assert p["attribution"]
-    # one mesh, one primitive, one material, one texture: a single draw call
-    assert len(doc["meshes"]) == 1 and len(doc["meshes"][0]["primitives"]) == 1
+    assert p["seed"] == 7 and p["model_id"] == "dicebear-adventurer" and p["attribution"]
+    assert p["attributes"] == {**attrs, "outfit": choose_outfit(7)}
+    # two meshes (the outfit's body, this avatar's head), one primitive each, one material and texture
+    assert [m["name"] for m in doc["meshes"]] == ["AvatarBody", "AvatarHead"]
+    assert all(len(m["primitives"]) == 1 and m["primitives"][0]["material"] == 0 for m in doc["meshes"])
     assert len(doc["materials"]) == 1 and len(doc["textures"]) == 1 and len(doc["images"]) == 1
     assert doc["images"][0]["mimeType"] == "image/png"
     assert "alphaMode" not in doc["materials"][0]  # opaque: the atlas has no transparency
-    prim = doc["meshes"][0]["primitives"][0]
-    assert doc["meshes"][0]["extras"]["targetNames"] == ["blinkLeft", "blinkRight", "happy"]
-    assert len(prim["targets"]) == 3
     acc = doc["accessors"]
-    assert acc[prim["attributes"]["JOINTS_0"]]["componentType"] == 5121
-    assert acc[prim["attributes"]["WEIGHTS_0"]]["normalized"] is True
-    skin = doc["skins"][0]
-    assert len(skin["joints"]) == 17
-    names = {doc["nodes"][j]["name"] for j in skin["joints"]}
-    assert set(REQUIRED_BONES) | {"chest", "neck"} == names
-    for j in skin["joints"]:  # VRM 1.0 rest pose: no rotation on joints
-        assert "rotation" not in doc["nodes"][j] and "scale" not in doc["nodes"][j]
+    for m in doc["meshes"]:
+        att = m["primitives"][0]["attributes"]
+        assert set(att) >= {"POSITION", "NORMAL", "TEXCOORD_0", "JOINTS_0", "WEIGHTS_0"}
+        assert acc[att["JOINTS_0"]]["componentType"] == 5121
+        assert acc[att["WEIGHTS_0"]]["normalized"] is True
+        pos = read_accessor(doc, bin_, att["POSITION"])
+        assert np.allclose(acc[att["POSITION"]]["min"], pos.min(0)) and np.allclose(
+            acc[att["POSITION"]]["max"], pos.max(0)
+        )
+        nrm = read_accessor(doc, bin_, att["NORMAL"])
+        assert np.allclose(np.linalg.norm(nrm, axis=1), 1.0, atol=1e-5)
+        uv = read_accessor(doc, bin_, att["TEXCOORD_0"])
+        assert (uv >= 0).all() and (uv <= 1).all()
+    (skin,) = doc["skins"]
+    assert [doc["nodes"][j]["name"] for j in skin["joints"]] == list(rig.NAMES)
+    assert doc["nodes"][skin["skeleton"]]["name"] == "Hips"
+    for j in skin["joints"]:  # no scale anywhere in the rig: bone axes are rotations only
+        assert "scale" not in doc["nodes"][j] and "matrix" not in doc["nodes"][j]
     assert doc["buffers"][0]["byteLength"] == len(bin_)
+
+
+def test_head_in_the_file_is_the_head_of_the_texture(face):
+    """The head mesh is this texture's head (procedural.avatar_head) placed by head_world: seen from
+    the front exactly (x, y), with the drawing's planar UVs mapped into the atlas; only the lower
+    part (hair hanging by the neck) may be moved back (-Z, clear of the body), never forward. The
+    top of the head (above the eyes) is untouched and moves with Head."""
+    img, attrs = face
+    doc, bin_ = split_glb(build_avatar(img, attrs, texture_size=256))
+    h = procedural.avatar_head(img)
+    want_pos, _ = procedural.head_world(h)
+    att = mesh_named(doc, "AvatarHead")["primitives"][0]["attributes"]
+    n = len(h.positions)
+    pos = read_accessor(doc, bin_, att["POSITION"])
+    assert len(pos) >= n  # (face-state patches may follow the head's own vertices)
+    pos = pos[:n]
+    assert np.allclose(pos[:, :2], want_pos[:, :2], atol=1e-6)
+    dz = pos[:, 2] - want_pos[:, 2]
+    assert dz.max() < 1e-6  # never pushed forward
+    eyes = rig.POSITIONS["LeftEye"][1]
+    assert (np.abs(dz[want_pos[:, 1] > eyes]) < 1e-6).all()
+    uv = read_accessor(doc, bin_, att["TEXCOORD_0"])[:n]
+    assert np.abs(uv - atlas.head_uv(h.uvs, h.back)).max() <= 1 / 65535 + 1e-9
+    joints, weights = read_accessor(doc, bin_, att["JOINTS_0"]), read_accessor(doc, bin_, att["WEIGHTS_0"])
+    assert np.allclose(weights.sum(1), 1.0, atol=1e-6) and (joints < len(rig.NAMES)).all()
+    above = want_pos[:, 1] > eyes
+    assert (joints[above, 0] == rig.INDEX["Head"]).all() and np.allclose(weights[above, 0], 1.0)
+
+
+def test_body_in_the_file_is_the_outfit_body(face):
+    img, attrs = face
+    for o in OUTFITS:
+        doc, bin_ = split_glb(build_avatar(img, {**attrs, "outfit": o}, texture_size=256))
+        b = body_mesh(o)
+        att = mesh_named(doc, "AvatarBody")["primitives"][0]["attributes"]
+        assert np.array_equal(read_accessor(doc, bin_, att["POSITION"]), b.positions)
+        assert np.array_equal(read_accessor(doc, bin_, att["JOINTS_0"]), b.joints)
+        w = read_accessor(doc, bin_, att["WEIGHTS_0"])
+        assert np.allclose(w.sum(1), 1.0, atol=1e-6)
+        # every body vertex samples the flat colour swatch of its region
+        uv = read_accessor(doc, bin_, att["TEXCOORD_0"])
+        want = np.stack([atlas.swatch_uv(r) for r in REGIONS])[b.regions]
+        assert np.abs(uv - want).max() <= 1 / 65535 + 1e-9, o
 
 
 def test_texture_formats_and_sizes(face):
@@ -121,6 +255,7 @@ def test_vrm_extension(face):
     img, attrs = face
     doc, _ = split_glb(build_avatar(img, attrs, fmt="vrm", texture_size=256, provenance=prov(7, attrs)))
     assert "VRMC_vrm" in doc["extensionsUsed"]
+    assert "VRMC_vrm" not in doc.get("extensionsRequired", [])  # a plain glTF loader still opens it
     v = doc["extensions"]["VRMC_vrm"]
     assert v["specVersion"] == "1.0"
     meta = v["meta"]
@@ -129,56 +264,64 @@ def test_vrm_extension(face):
     assert meta["extras"]["chibi_meta"]["seed"] == 7
     assert doc["images"][meta["thumbnailImage"]]["mimeType"] == "image/png"
     bones = v["humanoid"]["humanBones"]
-    assert set(REQUIRED_BONES) <= set(bones)
+    assert set(bones) == set(names.HUMANOID)
     for b, ref in bones.items():
-        assert doc["nodes"][ref["node"]]["name"] == b
-    ex = v["expressions"]["preset"]
-    assert {"blink", "happy", "blinkLeft", "blinkRight"} <= set(ex)
-    n_targets = len(doc["meshes"][0]["primitives"][0]["targets"])
-    for e in ex.values():
+        assert doc["nodes"][ref["node"]]["name"] == names.HUMANOID[b]
+    # expressions (whatever this stage provides) bind existing morph targets of mesh nodes
+    for e in v["expressions"]["preset"].values():
         for bind in e["morphTargetBinds"]:
-            assert "mesh" in doc["nodes"][bind["node"]] and 0 <= bind["index"] < n_targets
-    assert v["lookAt"]["type"] == "expression" and v["firstPerson"]["meshAnnotations"]
+            node = doc["nodes"][bind["node"]]
+            targets = doc["meshes"][node["mesh"]]["primitives"][0].get("targets", [])
+            assert 0 <= bind["index"] < len(targets)
+    assert v["lookAt"]["type"] == "expression"
+    fp = {a["node"]: a["type"] for a in v["firstPerson"]["meshAnnotations"]}
+    by_name = {doc["nodes"][n]["name"]: t for n, t in fp.items()}
+    assert by_name == {"AvatarBody": "auto", "AvatarHead": "thirdPersonOnly"}  # the head is hidden in first person
 
 
 def test_file_size_budget(face):
     img, attrs = face
-    assert len(build_avatar(img, attrs, texture_size=256, texture_format="png")) <= 200 * 1024
+    sizes = [len(build_avatar(img, {**attrs, "outfit": o}, texture_size=256, texture_format="png")) for o in OUTFITS]
+    print(f"GLB at 256 px PNG: {[s // 1024 for s in sizes]} KiB")
+    assert max(sizes) <= 768 * 1024  # body ~300 KiB + head ~200 KiB + atlas
 
 
-def test_chibi_geometry():
-    g = mesh.chibi_geometry()
-    pos = g.positions
-    height = pos[:, 1].max()
-    assert pos[:, 1].min() == 0.0  # feet on the floor
-    head = mesh.HEAD_CENTER[1] - mesh.HEAD_RADII[1]
-    assert 0.4 <= (height - head) / height <= 0.6  # the head is about half the height
-    # T-pose: arms along X at shoulder height, wider than the legs
-    assert mesh.bone_world("leftHand")[1] == mesh.bone_world("leftUpperArm")[1]
-    assert mesh.bone_world("leftHand")[0] > 0.25 and mesh.bone_world("rightHand")[0] < -0.25
-    # skin weights: 4 influences, bytes summing to 255, unused slots zero
-    w = g.weights.astype(int)
-    assert (w.sum(1) == 255).all()
-    assert ((g.joints == 0) | (w > 0)).all()
-    assert len(g.indices) % 3 == 0 and g.indices.max() < len(pos)
-    # the face is on the front (+Z): the front-most head vertex shows the face's centre
-    front = np.argmax(np.where(pos[:, 1] > 0.6, pos[:, 2], -1))
-    uv = g.uvs[front] / 65535.0
-    assert uv[0] < atlas.FACE_REGION and uv[1] < atlas.FACE_REGION
-    assert abs(uv[0] - 0.5 * atlas.FACE_REGION) < 0.03
-    # morph targets are sparse and only move head-lid vertices outward
-    for ids, d in g.targets.values():
-        assert (np.diff(ids.astype(int)) > 0).all() and np.abs(d).max() < 0.05
+def _sample(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    s = img.shape[0]
+    return img[np.clip((uv[..., 1] * s).astype(int), 0, s - 1), np.clip((uv[..., 0] * s).astype(int), 0, s - 1)]
 
 
-def test_atlas_is_opaque_and_uses_attribute_colours(face):
-    img, attrs = face
-    a = atlas.compose(img, attrs, 256)
-    assert a.shape == (256, 256, 3)
+def test_atlas_regions(face):
+    """What each part of the mesh samples: the swatches carry the flat colours, the front region is
+    the drawing itself, the back region is hair at the crown and the outline at the rim."""
     from chibi_meta.data.attributes import hair_rgb, skin_rgb
 
-    assert tuple(a[32, 224]) == hair_rgb(attrs)
-    assert tuple(a[96, 224]) == skin_rgb(attrs)
+    img, attrs = face
+    h = procedural.avatar_head(img)
+    a = atlas.compose_head(img, attrs, 256, h.mask)
+    assert a.shape == (256, 256, 3) and a.dtype == np.uint8
+    cols = atlas.colours(img, attrs)
+    for name in atlas.SWATCHES:
+        assert tuple(_sample(a, atlas.swatch_uv(name))) == tuple(cols[name]), name
+    assert cols["hair"] == hair_rgb(attrs) and cols["skin"] == skin_rgb(attrs)
+    # front: at 256 px the drawing at its native 128 px, opaque pixels unchanged
+    yy, xx = np.mgrid[0:128, 0:128]
+    uv = np.stack([(xx.ravel() + 0.5) / 128, (yy.ravel() + 0.5) / 128], 1)
+    front = _sample(a, atlas.head_uv(uv, np.zeros(len(uv), bool))).reshape(128, 128, 3)
+    solid = img[..., 3] == 255
+    assert np.array_equal(front[solid], img[..., :3][solid])
+    # back: mostly the hair colour at the top of the head
+    back = _sample(a, atlas.head_uv(uv, np.ones(len(uv), bool))).reshape(128, 128, 3).astype(int)
+    crown = h.mask & (yy < 40) & (np.abs(xx - 64) < 20)
+    assert crown.sum() > 50
+    near_hair = np.abs(back[crown] - np.array(cols["hair"])).sum(1) < 90
+    assert near_hair.mean() > 0.7, near_hair.mean()
     # without known attribute names the colours are measured on the texture
     c = atlas.colours(img, {})
     assert np.abs(np.subtract(c["skin"], skin_rgb(attrs))).max() < 40
+
+
+def test_dress_colours_top_and_bottom_alike(face):
+    img, attrs = face
+    c = atlas.colours(img, {**attrs, "outfit": "dress"})
+    assert c["top"] == c["bottom"]
