@@ -76,7 +76,10 @@ def run_talkinghead(out: Path, shot: Path) -> dict[str, dict]:
                  "shot": str(shot), "shot_after_ms": SHOT_AFTER_MS},
     }  # fmt: skip
     spec = out / "spec.json"
-    spec.write_text(json.dumps({"files_dir": str(out), "jobs": list(jobs.values()), "width": 400, "height": 450}))
+    from chibi_meta.avatar.faces import HIDE_M
+
+    spec.write_text(json.dumps({"files_dir": str(out), "hide": HIDE_M, "jobs": list(jobs.values()),
+                                "width": 400, "height": 450}))  # fmt: skip
     r = subprocess.run(["node", str(TH / "run.mjs"), str(spec)], capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
@@ -121,6 +124,10 @@ def test_its_lip_sync_drives_our_visemes(th):
     # the sentence holds all 14 visemes but sil; each reaches its full level (0.6-0.9) at 60 Hz
     assert len(driven) >= 12, peaks
     assert max(peaks.values()) >= 0.6, peaks
+    # ... and most of them far enough to pull their drawn mouth out in front of the face
+    # (a patch shows past weight HIDE_M / its displacement: 0.28-0.69 here)
+    assert len(x["visemesShown"]) >= 10, (x["visemesShown"], x["visemeShowAt"], peaks)
+    assert x["mouthShownShare"] > 0.2, x
     assert x["samples"] > 300, x  # stepped at 60 Hz through the sentence
     assert x["audioState"] == "running" and x["audioStateAfter"] == "running", x
 
