@@ -91,7 +91,7 @@ def _targets() -> dict[str, list[tuple[str, int, float]]]:
         "lookLeft": st("lookLeft"), "lookRight": st("lookRight"),
         # Oculus visemes (sil: rest, no state)
         "viseme_PP": st("mouthClosed"), "viseme_FF": st("mouthIh"), "viseme_TH": st("mouthIh"),
-        "viseme_DD": st("mouthIh"), "viseme_kk": st("mouthAa", scale=0.8), "viseme_CH": st("mouthEe"),
+        "viseme_DD": st("mouthIh"), "viseme_kk": st("mouthAa"), "viseme_CH": st("mouthEe"),
         "viseme_SS": st("mouthEe"), "viseme_nn": st("mouthIh"), "viseme_RR": st("mouthOu"),
         "viseme_aa": st("mouthAa"), "viseme_E": st("mouthEe"), "viseme_I": st("mouthIh"),
         "viseme_O": st("mouthOh"), "viseme_U": st("mouthOu"),
