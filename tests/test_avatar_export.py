@@ -72,7 +72,8 @@ def test_shards_split_the_work(tmp_path):
 def test_resume_after_kill(tmp_path):
     """Kill a real export mid-way (SIGKILL), then resume: complete, no duplicates, no half files."""
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "chibi_meta", "export", "--count", "300", "--out", str(out), *FAST]
+    n = 100  # enough that the kill lands mid-way (after 20 files), few enough for a loaded 2-core machine
+    cmd = [sys.executable, "-m", "chibi_meta", "export", "--count", str(n), "--out", str(out), *FAST]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     m = out / "manifest.jsonl"
@@ -82,15 +83,34 @@ def test_resume_after_kill(tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     n_before = m.read_text().count("\n")
-    assert 0 < n_before < 300
+    assert 0 < n_before < n
     # also simulate the worst moments of a kill: a torn manifest line and a stale temp file
     with open(m, "a") as f:
         f.write('{"file":"chibi-9999.glb","se')
     (out / ".chibi-9999.glb.abcd.tmp").write_bytes(b"half")
     assert main([*cmd[3:]]) == 0
     recs = manifest(m)
-    assert sorted(r["seed"] for r in recs) == list(range(300))
+    assert sorted(r["seed"] for r in recs) == list(range(n))
     check_dir(out, recs)
+
+
+def test_outfit_attribute(tmp_path):
+    """``--attr outfit=X`` dresses every avatar of the batch in X, recorded in the manifest and the files."""
+    out = tmp_path / "out"
+    assert main(["export", "--count", "3", "--attr", "outfit=hoodie_trousers", "--out", str(out), *FAST]) == 0
+    recs = manifest(out / "manifest.jsonl")
+    assert [r["attributes"]["outfit"] for r in recs] == ["hoodie_trousers"] * 3
+    check_dir(out, recs)
+    for r in recs:
+        data = (out / r["file"]).read_bytes()
+        doc = json.loads(data[20 : 20 + int.from_bytes(data[12:16], "little")])
+        assert doc["asset"]["extras"]["chibi_meta"]["attributes"]["outfit"] == "hoodie_trousers"
+        assert doc["asset"]["extras"]["chibi_meta"]["base_mesh"] == "procedural:hoodie_trousers"
+    # without the attribute each seed draws its own outfit, the same one every time
+    out2 = tmp_path / "drawn"
+    assert main(["export", "--count", "3", "--out", str(out2), *FAST]) == 0
+    drawn = [r["attributes"]["outfit"] for r in manifest(out2 / "manifest.jsonl")]
+    assert drawn == [choose_outfit(s) for s in range(3)]
 
 
 def test_single_file(tmp_path):
@@ -148,6 +168,8 @@ def test_morph_targets_option(tmp_path):
         (["--count", "0"], "--count"),
         (["--count", "3", "--attr", "hair_color"], "key=value"),
         (["--count", "3", "--attr", "hat=red"], "unknown attribute"),
+        (["--count", "3", "--attr", "outfit=cape"], "allowed: tshirt_shorts, hoodie_trousers, dress"),
+        (["--seed", "2", "--attr", "outfit=Dress"], "allowed: tshirt_shorts, hoodie_trousers, dress"),
         (["--seed", "-1"], "seed"),
         (["--count", "3", "--seed", "1"], "either"),
         (["--count", "3", "--morph-targets", "visemes"], "allowed: vrm, oculus, arkit, none"),
