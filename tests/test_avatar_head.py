@@ -280,10 +280,25 @@ def test_empty_alpha_is_a_texture_error():
             build_avatar(texture_with_alpha(alpha), {}, texture_size=256)
 
 
+def _fragmented() -> np.ndarray:
+    """A big disc and MAX_ISLANDS + 6 separate squares, each large enough to be kept: too many islands."""
+    yy, xx = np.mgrid[0:128, 0:128] + 0.5
+    m = np.hypot(xx - 64, yy - 64) < 20
+    side = int(np.ceil(np.sqrt(head.MIN_ISLAND_PX))) + 1
+    k = 0
+    for y in range(2, 128 - side, side + 3):
+        for x in range(2, 128 - side, side + 3):
+            if k < head.MAX_ISLANDS + 6 and np.hypot(x - 64, y - 64) > 20 + 2 * side:
+                m[y : y + side, x : x + side] = True
+                k += 1
+    assert k == head.MAX_ISLANDS + 6
+    return m * 255
+
+
 @pytest.mark.parametrize(
     ("name", "reason"),
     [("full", "covers 100%"), ("full-128", "covers 100%"), ("one-pixel", "largest island"),
-     ("noise-0.3", "largest island"), ("noise-0.6", "fragmented"), ("checker-4", "largest island")],
+     ("noise-0.3", "largest island"), ("fragmented", "fragmented"), ("checker-4", "largest island")],
 )  # fmt: skip
 def test_unusable_alpha_gets_the_ellipse_fallback(name, reason, caplog):
     rng = np.random.default_rng(5)
@@ -292,7 +307,7 @@ def test_unusable_alpha_gets_the_ellipse_fallback(name, reason, caplog):
         "full-128": np.full((128, 128), 128),
         "one-pixel": np.pad(np.full((1, 1), 255), ((60, 67), (60, 67))),
         "noise-0.3": (rng.random((128, 128)) < 0.3) * 255,
-        "noise-0.6": (rng.random((128, 128)) < 0.6) * 255,
+        "fragmented": _fragmented(),
         "checker-4": ((np.add.outer(np.arange(128) // 4, np.arange(128) // 4) % 2) * 255),
     }[name].astype(np.uint8)
     assert head.FALLBACK == "ellipse"
