@@ -287,7 +287,7 @@ def body_mesh(outfit: str) -> BodyMesh:
     m = trimesh.Trimesh(v, f, process=True)
     trimesh.smoothing.filter_taubin(m, lamb=0.5, nu=-0.53, iterations=4)
     v, f = np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
-    v[:, 1] = np.maximum(v[:, 1], 0.0)  # soles exactly on the floor
+    v[:, 1] -= v[:, 1].min()  # soles exactly on the floor (smoothing lifts them a little)
     normals = trimesh.Trimesh(v, f, process=False).vertex_normals
     n_before = len(v)
     for g in _hems(outfit):

@@ -54,7 +54,7 @@ class HeadMesh:
 
     positions: np.ndarray  # (V, 3) float64, pixel units
     normals: np.ndarray  # (V, 3) float64, unit
-    uvs: np.ndarray  # (V, 2) float64 in [0, 1] of the front/back image (origin top-left)
+    uvs: np.ndarray  # (V, 2) float64, ~[0, 1] of the front/back image (origin top-left; the atlas clamps)
     back: np.ndarray  # (V,) bool: the uv refers to the back image
     faces: np.ndarray  # (T, 3) int64, counter-clockwise seen from outside
     weld: np.ndarray  # (V,) int64: vertices with the same weld id share a position
@@ -74,8 +74,8 @@ def silhouette(alpha: np.ndarray) -> tuple[np.ndarray, str | None]:
     a = _resample(alpha.astype(np.float32), 128) >= 127.5
     cover = float(a.mean())
     if cover == 0.0:
-        raise TextureError("texture alpha is empty (nothing drawn); a head needs a silhouette: "
-                           "pixels with alpha >= 128 covering more than 4 % of the texture")
+        raise TextureError("texture alpha is empty (no pixel with alpha >= 128); a head needs a silhouette: "
+                           "pixels with alpha >= 128 (a tiny or fragmented one gets the ellipse fallback)")
     if cover >= FULL_COVERAGE:
         return _ellipse(), f"alpha covers {cover:.0%} of the texture (>= {FULL_COVERAGE:.0%}): no silhouette"
     lab, n = ndimage.label(a)
@@ -86,7 +86,10 @@ def silhouette(alpha: np.ndarray) -> tuple[np.ndarray, str | None]:
     if len(keep) > MAX_ISLANDS:
         return _ellipse(), f"alpha is fragmented: {len(keep)} islands (> {MAX_ISLANDS})"
     mask = np.isin(lab, keep)
-    return mask, None  # holes stay holes (rings)
+    holes = ndimage.label(~mask)[1] - 1  # background pieces less the outside (noise has hundreds)
+    if holes > MAX_ISLANDS:
+        return _ellipse(), f"alpha is fragmented: {holes} holes (> {MAX_ISLANDS})"
+    return mask, None  # a few holes stay holes (rings)
 
 
 def _ellipse() -> np.ndarray:
@@ -281,6 +284,8 @@ def build_head(alpha: np.ndarray, drape_below: float | None = None) -> HeadMesh:
     normals = _normals(pos, faces, weld)
     # rim and mid ring: the contour's in-plane outward normal (world: x right, y up)
     rim_n = np.stack([gn[:, 0], -gn[:, 1], np.zeros(nb)], 1)
+    weak = np.linalg.norm(g, axis=1) < 1e-6  # no gradient (a texture border, a corner): the mesh's own
+    rim_n[weak] = normals[2 * nu + np.flatnonzero(weak)]
     rim_n = rim_n / np.maximum(np.linalg.norm(rim_n, axis=1, keepdims=True), 1e-9)
     normals[2 * nu : 2 * nu + nb] = rim_n
     normals[2 * nu + nb :] = rim_n
