@@ -25,6 +25,7 @@ _TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
+    ".vrma": "model/gltf-binary",  # VRM Animation (a GLB): the idle clip the page plays on VRM avatars
 }
 _TEXT = "text/plain; charset=utf-8"
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
