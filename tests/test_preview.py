@@ -1,7 +1,8 @@
 """The artist preview page (chibi_meta/preview) served by a real bridge server over loopback: its
 HTTP routes and headers, path traversal, `--no-preview`, and the page itself driven in real headless
 Chromium (tests/js/preview.mjs): form from `hello`, GLB and VRM generation, the canvas, download,
-errors and the token."""
+the expression and viseme sliders (pixels of the face region), Say (viseme weights sampled from the
+page), the idle clip and blinks on a VRM, the morph-target choice, errors and the token."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ from pathlib import Path
 import pytest
 from bridge_support import JS_DIR, ServerThread, raw_connect, recv_json, run, small_model_path
 
+from chibi_meta.avatar.names import ARKIT, MORPH_SETS, OCULUS_VISEMES, RPM_EXTRA
+from chibi_meta.avatar.pack import PACKAGING_ATTRIBUTES
 from chibi_meta.client import request
 from chibi_meta.preview import files, lookup
 from chibi_meta.preview.static import STATIC_DIR
 
+ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "preview-token-42"
 CSP_PARTS = ("default-src 'self'", "connect-src 'self' ws: wss:", "img-src 'self' blob: data:", "style-src 'self'",
              "frame-ancestors 'none'", "object-src 'none'")
@@ -73,10 +77,13 @@ def test_routes_content_types_and_headers(srv) -> None:
     assert b"style=" not in body and b"<style" not in body and b"http://" not in body and b"https://" not in body
     assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-cache"
     expected = {"preview.js": "text/javascript", "preview.css": "text/css", "vendor/three/LICENSE": "text/plain",
-                "vendor/three-vrm/LICENSE": "text/plain", "vendor/three/build/three.module.min.js": "text/javascript"}
+                "vendor/three-vrm/LICENSE": "text/plain", "vendor/three/build/three.module.min.js": "text/javascript",
+                "speech.js": "text/javascript", "vendor/three-vrm-animation/three-vrm-animation.module.min.js":
+                "text/javascript", "animations/idle.vrma": "model/gltf-binary"}
     for name, ctype in expected.items():
         status, headers, body = _get(srv.port, f"/preview/{name}?v=1")
-        assert status == 200 and headers["content-type"] == f"{ctype}; charset=utf-8", name
+        want = ctype if ctype.startswith("model/") else f"{ctype}; charset=utf-8"
+        assert status == 200 and headers["content-type"] == want, name
         assert body == (STATIC_DIR / name).read_bytes()
         assert headers["x-content-type-options"] == "nosniff" and "content-security-policy" in headers
     status, headers, body = _get(srv.port, "/healthz")
@@ -90,6 +97,44 @@ def test_every_listed_file_is_served_and_nothing_else(srv) -> None:
         status, _, body = _get(srv.port, f"/preview/{name}")
         assert status == 200 and body == (STATIC_DIR / name).read_bytes(), name
     assert sum((STATIC_DIR / n).stat().st_size for n in files()) < 1.5 * 2**20
+
+
+def test_idle_clip_is_the_shipped_one() -> None:
+    # the page serves its own copy (package data); it must stay the clip that assets/ ships
+    shipped = (ROOT / "assets" / "animations" / "idle.vrma").read_bytes()
+    assert (STATIC_DIR / "animations" / "idle.vrma").read_bytes() == shipped
+
+
+def test_speech_table_in_node() -> None:
+    # speech.js is a plain module: text -> timed Oculus visemes, at a fixed rate
+    script = (
+        "const m = await import(process.argv[1]);"
+        "const seq = m.textToVisemes('Hello, nice to meet you! The quick brown fox 42.');"
+        "console.log(JSON.stringify({seq, visemes: m.VISEMES, timing: m.TIMING, map: m.VISEME_TO_VRM,"
+        " empty: m.textToVisemes('?!'), word: m.wordToVisemes('thank')}));"
+    )
+    p = subprocess.run(["node", "--input-type=module", "-e", script, (STATIC_DIR / "speech.js").as_uri()],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["visemes"] == [v.removeprefix("viseme_") for v in OCULUS_VISEMES]
+    seq = out["seq"]
+    assert {s["viseme"] for s in seq} <= set(out["visemes"]) and len({s["viseme"] for s in seq}) >= 10
+    assert seq[0]["start"] == 0
+    assert all(a["end"] == pytest.approx(b["start"]) for a, b in zip(seq, seq[1:], strict=False))
+    t = out["timing"]
+    for s in seq:  # every viseme lasts what the fixed rate gives it
+        d = s["end"] - s["start"]
+        if s["viseme"] in ("aa", "E", "I", "O", "U"):
+            assert d == pytest.approx(t["vowel"])
+        elif s["viseme"] != "sil":
+            assert d == pytest.approx(t["consonant"])
+    assert out["word"] == ["TH", "aa", "nn", "kk"]
+    assert out["empty"][0]["viseme"] == "sil" and all(s["viseme"] == "sil" for s in out["empty"])
+    vrm_mouth = {"aa", "ih", "ou", "ee", "oh"}
+    assert set(out["map"]) == set(out["visemes"])
+    assert out["map"]["sil"] is None and out["map"]["PP"] is None
+    assert {m[0] for m in out["map"].values() if m} == vrm_mouth
 
 
 TRAVERSALS = [
@@ -191,7 +236,11 @@ def test_page_loads_clean_and_lists_attributes(browser, srv) -> None:
     assert browser["ready"] == "ready"
     gen = srv.engine.gen
     form = browser["form"]
-    assert form["attributes"] == {a.name: ["random", *a.values] for a in gen.schema.attributes}
+    # one dropdown per attribute of hello: the generator's and the packer's (outfit)
+    assert form["attributes"] == {**{a.name: ["random", *a.values] for a in gen.schema.attributes},
+                                  **{k: ["random", *v] for k, v in PACKAGING_ATTRIBUTES.items()}}
+    assert "outfit" in form["attributes"]
+    assert form["morphSets"] == [[name, True] for name in MORPH_SETS]  # default: all
     assert form["formats"] == ["glb", "vrm"] and form["textureSizes"] == ["256", "512", "1024"]
     assert form["attribution"] == gen.attribution and form["conn"].startswith("connected")
     assert browser["background"]["nonBackground"] == 0  # the empty stage is all background
@@ -209,7 +258,14 @@ def test_generate_glb_shows_the_model(browser, srv) -> None:
     w, h = browser["background"]["size"]
     assert glb["nonBackground"] > 0.02 * w * h, glb["nonBackground"]  # the avatar is on the canvas
     assert glb["download"]["name"] == "chibi-42.glb" and glb["download"]["href"] == "blob:"
-    assert not glb["download"]["hidden"] and not glb["expressionsShown"]
+    assert not glb["download"]["hidden"] and glb["faceShown"]
+    assert glb["attrs"]["morph_targets"] == "vrm, oculus, arkit"
+    assert glb["attrs"]["outfit"] in PACKAGING_ATTRIBUTES["outfit"]
+    info = glb["info"]  # a GLB: its sliders are morph targets by name, no clip (no humanoid)
+    assert info["sliders"] == {"expr": list(MORPH_SETS["vrm"]), "viseme": list(OCULUS_VISEMES),
+                               "other": [*ARKIT, *RPM_EXTRA]}
+    assert info["head"] == "AvatarHead" and info["clip"] is None and info["blink"] == ["m:blink"]
+    assert info["mouth"] == "the Oculus viseme morph targets"
     dl = glb["downloaded"]
     assert dl["name"] == "chibi-42.glb" and dl["magic"] == "glTF"
     same = request(srv.url, seed=42, attributes={"hair_color": "pink"}, format="glb", texture_size=256)
@@ -219,10 +275,76 @@ def test_generate_glb_shows_the_model(browser, srv) -> None:
 def test_generate_vrm_with_expressions(browser) -> None:
     vrm = browser["vrm"]
     assert vrm["state"] == "loaded" and vrm["status"].startswith("loaded chibi-7.vrm"), vrm
-    assert vrm["seed"] == "7" and vrm["download"]["name"] == "chibi-7.vrm" and vrm["expressionsShown"]
+    assert "idle clip not loaded" not in vrm["status"]
+    assert vrm["seed"] == "7" and vrm["download"]["name"] == "chibi-7.vrm" and vrm["faceShown"]
+    assert vrm["attrs"]["outfit"] == "dress"  # the outfit dropdown reaches the server
     w, h = browser["background"]["size"]
     assert vrm["nonBackground"] > 0.02 * w * h
-    assert vrm["happyChangedPixels"] > 0  # the Happy toggle drives the VRM expression
+    info = vrm["info"]  # a VRM: expressions through expressionManager, visemes and the rest as morph targets
+    assert info["sliders"] == {"expr": list(MORPH_SETS["vrm"]), "viseme": list(OCULUS_VISEMES),
+                               "other": [*ARKIT, *RPM_EXTRA]}
+    assert info["mouth"] == "the VRM expressions aa, ih, ou, ee, oh" and info["blink"] == ["x:blink"]
+
+
+def _check_sliders(px: dict, names: list[str], still: tuple[str, ...] = ()) -> None:
+    assert list(px["changed"]) == names
+    w, h = px["size"]
+    r = px["rect"]
+    assert r["width"] > 0.3 * w and r["height"] > 0.5 * h  # the face view: the head fills the canvas
+    for name, n in px["changed"].items():  # each one at 1 changes the face region
+        if name in still:
+            assert n == 0, (name, n)
+        else:
+            assert n > 200, (name, n)
+    assert px["allAtOnce"]["inside"] > 200 and px["allAtOnce"]["outside"] == 0, px["allAtOnce"]  # and only it
+    assert px["restored"] == 0  # Reset gives back the neutral face, pixel for pixel
+    assert px["nonZeroAfterReset"] == [] and px["slidersAtZero"]
+
+
+def test_every_expression_slider_changes_the_face_and_reset_restores_it(browser) -> None:
+    _check_sliders(browser["vrm"]["exprPixels"], list(MORPH_SETS["vrm"]))  # VRM: expressionManager
+    _check_sliders(browser["glb"]["exprPixels"], list(MORPH_SETS["vrm"]))  # GLB: morph targets by name
+    # viseme_sil is the rest mouth: all zero by design (docs/avatar.md), so it draws nothing
+    _check_sliders(browser["glb"]["visemePixels"], list(OCULUS_VISEMES), still=("viseme_sil",))
+
+
+def test_say_drives_the_visemes(browser) -> None:
+    glb = browser["glb"]["say"]  # GLB: the Oculus viseme morph targets
+    assert glb["sawSpeaking"] and not glb["speakingAtEnd"] and glb["sayStatus"].startswith("said it"), glb
+    reached = [n for n in OCULUS_VISEMES[1:] if glb["maxMorph"].get(n, 0) >= 0.9]
+    assert len(reached) >= 2, glb["maxMorph"]
+    assert {n for n, v in glb["maxMorph"].items() if v > 0} <= set(OCULUS_VISEMES)  # nothing else moved
+    assert all(v == 0 for v in glb["endMorph"].values())  # the mouth closes at the end (decay)
+    assert 2.0 < glb["seconds"] < 8.0, glb["seconds"]  # the sentence takes 2.8 s at the fixed rate
+    vrm = browser["vrm"]["say"]  # VRM: the five mouth expressions, with blinks and the idle clip
+    assert vrm["sawSpeaking"] and not vrm["speakingAtEnd"], vrm
+    mouth = ("aa", "ih", "ou", "ee", "oh")
+    assert len([n for n in mouth if vrm["maxExpr"].get(n, 0) >= 0.9]) >= 2, vrm["maxExpr"]
+    assert all(vrm["endExpr"][n] == 0 for n in mouth)
+    assert vrm["blinks"] >= 1 and vrm["maxExpr"]["blink"] == 1  # a random blink, shut for at least a frame
+    others = set(MORPH_SETS["vrm"]) - {*mouth, "blink"}
+    assert all(vrm["maxExpr"].get(n, 0) == 0 for n in others), vrm["maxExpr"]
+    assert all(v == 0 for v in vrm["maxMorph"].values())  # Say drives expressions on a VRM, not raw targets
+
+
+def test_idle_clip_plays_on_the_vrm(browser) -> None:
+    vrm = browser["vrm"]
+    clip = vrm["info"]["clip"]
+    assert clip and clip["duration"] == pytest.approx(4.0) and clip["tracks"] > 10, clip
+    say = vrm["say"]
+    assert say["clipSeconds"] > 0.5 * say["seconds"] > 0.5, say  # the mixer follows the clock
+    assert max(say["boneDeg"].values()) > 1.0, say["boneDeg"]  # normalized bones turn
+    assert say["boneDeg"]["head"] > 1.0 and say["boneDeg"]["spine"] > 0.2, say["boneDeg"]
+    assert browser["glb"]["info"]["clip"] is None  # no humanoid, no clip
+
+
+def test_morph_targets_choice_reaches_the_server(browser, srv) -> None:
+    none = browser["none"]  # every set unchecked: morph_targets ["none"]
+    assert none["state"] == "loaded" and none["attrs"]["morph_targets"] == "none", none
+    assert none["targetNames"] == [] and none["primitivesWithTargets"] == 0
+    assert none["info"]["sliders"] == {"expr": [], "viseme": [], "other": []} and none["sayDisabled"]
+    same = request(srv.url, seed=5, format="glb", texture_size=256, morph_targets=["none"])
+    assert none["sha256"] == same.sha256
 
 
 def test_server_errors_are_shown_and_the_page_recovers(browser) -> None:
@@ -241,7 +363,9 @@ def test_token_in_hello(browser) -> None:
 
 
 def test_vendored_licences_are_shipped() -> None:
-    for lib in ("three", "three-vrm"):
+    for lib in ("three", "three-vrm", "three-vrm-animation"):
         text = (STATIC_DIR / "vendor" / lib / "LICENSE").read_text("utf-8")
         assert "MIT" in text or "Permission is hereby granted" in text
-    assert Path(STATIC_DIR / "vendor" / "README.txt").read_text("utf-8").count("MIT") >= 2
+    assert Path(STATIC_DIR / "vendor" / "README.txt").read_text("utf-8").count("MIT") >= 3
+    js = STATIC_DIR / "vendor" / "three-vrm-animation" / "three-vrm-animation.module.min.js"
+    assert js.read_bytes() == (ROOT / "tests/js/node_modules/@pixiv/three-vrm-animation/lib" / js.name).read_bytes()

@@ -1,4 +1,7 @@
-// Drive the bridge's artist preview page (chibi_meta/preview) in headless Chromium, as an artist would.
+// Drive the bridge's artist preview page (chibi_meta/preview) in headless Chromium, as an artist would:
+// generate, download, move every expression slider (pixels of the face region), say a sentence
+// (viseme weights sampled from the page through window.chibiPreview), watch the idle clip and blinks,
+// and choose the morph-target sets.
 // Usage: node preview.mjs SPEC.json  where SPEC = {"open_url": URL of /preview/ on a server without
 //   a token, "token_url": the same on a server with one, "token": that token, "shots": DIR or null}.
 // Prints one JSON line with what it saw; tests/test_preview.py judges it.
@@ -76,9 +79,118 @@ function countDiff(img, ref) {
   return n;
 }
 
+// Pixels that differ (as countDiff, with its 12 px margin) inside and outside a rectangle
+// {x, y, width, height} of the image.
+function diffInOut(img, ref, rect) {
+  let inside = 0, outside = 0;
+  for (let y = 12; y < img.height - 12; y++) {
+    for (let x = 12; x < img.width - 12; x++) {
+      const i = (y * img.width + x) * img.channels, j = (y * ref.width + x) * ref.channels;
+      const d = Math.max(Math.abs(img.data[i] - ref.data[j]), Math.abs(img.data[i + 1] - ref.data[j + 1]),
+        Math.abs(img.data[i + 2] - ref.data[j + 2]));
+      if (d <= 8) continue;
+      if (x >= rect.x && x < rect.x + rect.width && y >= rect.y && y < rect.y + rect.height) inside++;
+      else outside++;
+    }
+  }
+  return { inside, outside };
+}
+
+const frames = (page, n = 2) => page.evaluate((k) => window.chibiPreview.frames(k), n);
+
+// Set sliders (id -> value) as a drag does (value + input event), then wait for the frame that draws them.
+const setSliders = (page, values) => page.evaluate((vals) => {
+  for (const [id, v] of Object.entries(vals)) {
+    const el = document.getElementById(id);
+    el.value = String(v);
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }
+  return window.chibiPreview.frames(1);
+}, values);
+
+// Each slider of a group ('expr', 'viseme') at 1, one at a time, in the face view with the animation
+// off: the pixels that changed in the face region (the head's box on the canvas); then all at 1 at
+// once: whether anything changed outside it; then Reset: whether the first picture came back.
+async function sliderPixels(page, group) {
+  if (await page.isChecked('#animate')) await page.uncheck('#animate');
+  await page.selectOption('#view', 'face');
+  await page.evaluate(() => window.scrollTo(0, 0)); // the canvas whole in the viewport, for clipped shots
+  await frames(page, 3);
+  const rect = await page.evaluate(() => window.chibiPreview.faceRect());
+  const box = await page.locator('#canvas').boundingBox();
+  const clip = { x: box.x + rect.x, y: box.y + rect.y, width: rect.width, height: rect.height };
+  const faceShot = async () => decodePng(await page.screenshot({ clip }));
+  const base = await shot(page, `${group}_base`);
+  const baseFace = await faceShot();
+  const ids = await page.$$eval(`#${group}-list input`, (els) => els.map((e) => e.id));
+  const changed = {};
+  let prev = null;
+  for (const id of ids) {
+    await setSliders(page, { ...(prev ? { [prev]: 0 } : {}), [id]: 1 });
+    changed[id.slice(2)] = countDiff(await faceShot(), baseFace);
+    prev = id;
+  }
+  await setSliders(page, Object.fromEntries(ids.map((id) => [id, 1])));
+  const all = diffInOut(await shot(page, `${group}_all`), base, rect);
+  await page.click('#reset');
+  await frames(page, 1);
+  const restored = countDiff(await shot(page, null), base);
+  const after = await page.evaluate(() => window.chibiPreview.sample());
+  const nonZero = [...Object.entries(after.expressions), ...Object.entries(after.morphs)].filter(([, v]) => v !== 0).map(([k]) => k);
+  const slidersAtZero = await page.$$eval('#sliders input[type=range]', (els) => els.every((e) => e.value === '0'));
+  return { rect, size: [base.width, base.height], changed, allAtOnce: all, restored, nonZeroAfterReset: nonZero, slidersAtZero };
+}
+
+// Press Say with `text` and sample the page every frame until the sentence is over (and, with
+// needBlink, a blink was seen), at least minMs and at most maxMs: the largest weight each expression
+// and morph target reached, the largest rotation of each sampled bone from the first frame, blinks.
+async function sayAndRecord(page, text, { minMs = 0, maxMs = 10000, needBlink = false } = {}) {
+  await page.fill('#say-text', text);
+  await page.click('#say');
+  const rec = await page.evaluate(async ({ minMs, maxMs, needBlink }) => {
+    const P = window.chibiPreview, first = P.sample(), t0 = first.t;
+    const maxExpr = {}, maxMorph = {}, boneDeg = {};
+    let n = 0, last = first, sawSpeaking = first.speaking, blinkAt = null;
+    const angle = (a, b) => 2 * Math.acos(Math.min(1, Math.abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3]))) * 180 / Math.PI;
+    await new Promise((resolve) => {
+      const step = () => {
+        const s = P.sample();
+        n += 1;
+        last = s;
+        sawSpeaking = sawSpeaking || s.speaking;
+        for (const [k, v] of Object.entries(s.expressions)) maxExpr[k] = Math.max(maxExpr[k] || 0, v);
+        for (const [k, v] of Object.entries(s.morphs)) maxMorph[k] = Math.max(maxMorph[k] || 0, v);
+        for (const [b, q] of Object.entries(s.bones)) boneDeg[b] = Math.max(boneDeg[b] || 0, angle(q, first.bones[b]));
+        const el = s.t - t0;
+        if (blinkAt === null && s.blinks > first.blinks) blinkAt = s.t;
+        const blinked = blinkAt !== null && s.t - blinkAt > 400; // the whole blink (200 ms), and a frame more
+        if ((el >= minMs && !s.speaking && (!needBlink || blinked)) || el >= maxMs) resolve();
+        else requestAnimationFrame(step);
+      };
+      requestAnimationFrame(step);
+    });
+    return { frames: n, seconds: (last.t - t0) / 1000, sawSpeaking, speakingAtEnd: last.speaking,
+      blinks: last.blinks - first.blinks, clipSeconds: first.time === null ? null : last.time - first.time,
+      maxExpr, maxMorph, boneDeg, endExpr: last.expressions, endMorph: last.morphs };
+  }, { minMs, maxMs, needBlink });
+  rec.sayStatus = await page.textContent('#say-status');
+  return rec;
+}
+
+function glbJson(bytes) {
+  const len = bytes.readUInt32LE(12);
+  return JSON.parse(bytes.subarray(20, 20 + len).toString('utf8'));
+}
+
+async function download(page) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  const bytes = await readFile(await dl.path());
+  return { name: dl.suggestedFilename(), bytes };
+}
+
 async function shot(page, name) {
   const buf = await page.locator('#canvas').screenshot();
-  if (spec.shots) await writeFile(join(spec.shots, `${name}.png`), buf);
+  if (spec.shots && name) await writeFile(join(spec.shots, `${name}.png`), buf);
   return decodePng(buf);
 }
 
@@ -124,7 +236,8 @@ async function generate(page, { seed, attrs = {}, format }) {
       state: st, status: document.getElementById('status').textContent,
       seed: document.getElementById('out-seed')?.textContent ?? null, attrs,
       download: { name: a.download, href: a.href.slice(0, 5), hidden: a.hidden, text: a.textContent },
-      expressionsShown: !document.getElementById('expressions').hidden,
+      faceShown: !document.getElementById('face').hidden,
+      info: window.chibiPreview.info(),
       generateEnabled: !document.getElementById('generate').disabled,
     };
   }, state);
@@ -153,6 +266,7 @@ try {
       formats: [...document.querySelectorAll('#format option')].map((o) => o.value),
       textureSizes: [...document.querySelectorAll('#texture-size option')].map((o) => o.value),
       attribution: document.getElementById('attribution').textContent,
+      morphSets: [...document.querySelectorAll('#morph-sets input')].map((i) => [i.value, i.checked]),
       conn: document.getElementById('conn').textContent,
       title: document.title,
     }));
@@ -163,17 +277,42 @@ try {
     out.glb = await generate(page, { seed: 42, attrs: { hair_color: 'pink' }, format: 'glb' });
     out.glb.nonBackground = countDiff(await shot(page, 'glb'), bg);
     if (spec.shots) await page.screenshot({ path: join(spec.shots, 'page_glb.png'), fullPage: true });
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    const bytes = await readFile(await download.path());
-    out.glb.downloaded = { name: download.suggestedFilename(), magic: bytes.subarray(0, 4).toString('latin1'),
+    const { name, bytes } = await download(page);
+    out.glb.downloaded = { name, magic: bytes.subarray(0, 4).toString('latin1'),
       sha256: createHash('sha256').update(bytes).digest('hex') };
+    let t = Date.now();
+    out.glb.exprPixels = await sliderPixels(page, 'expr');
+    out.glb.visemePixels = await sliderPixels(page, 'viseme');
+    out.glb.sliderSeconds = (Date.now() - t) / 1000;
+    t = Date.now();
+    out.glb.say = await sayAndRecord(page, 'Hello there, I am a little chibi avatar');
+    out.glb.sayWallSeconds = (Date.now() - t) / 1000;
+    await page.selectOption('#view', 'body');
 
-    out.vrm = await generate(page, { seed: 7, format: 'vrm' });
+    t = Date.now();
+    out.vrm = await generate(page, { seed: 7, attrs: { outfit: 'dress' }, format: 'vrm' });
     const plain = await shot(page, 'vrm');
     out.vrm.nonBackground = countDiff(plain, bg);
-    await page.check('#expr-happy');
-    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
-    out.vrm.happyChangedPixels = countDiff(await shot(page, 'vrm_happy'), plain);
+    out.vrm.exprPixels = await sliderPixels(page, 'expr');
+    out.vrm.sliderSeconds = (Date.now() - t) / 1000;
+    await page.check('#animate');
+    t = Date.now();
+    out.vrm.say = await sayAndRecord(page, 'The quick brown fox jumps over the lazy dog.', { minMs: 2500, maxMs: 9000, needBlink: true });
+    out.vrm.sayWallSeconds = (Date.now() - t) / 1000;
+    await page.selectOption('#view', 'body');
+    if (spec.shots) await page.screenshot({ path: join(spec.shots, 'page_vrm.png'), fullPage: true });
+    await page.uncheck('#animate');
+
+    // no morph targets: every set unchecked sends ["none"]
+    for (const set of ['vrm', 'oculus', 'arkit']) await page.uncheck(`#morph-${set}`);
+    out.none = await generate(page, { seed: 5, format: 'glb' });
+    const noneFile = (await download(page)).bytes;
+    const none = glbJson(noneFile);
+    out.none.sha256 = createHash('sha256').update(noneFile).digest('hex');
+    out.none.targetNames = none.meshes.flatMap((m) => (m.extras && m.extras.targetNames) || []);
+    out.none.primitivesWithTargets = none.meshes.flatMap((m) => m.primitives).filter((p) => p.targets && p.targets.length).length;
+    out.none.sayDisabled = await page.isDisabled('#say');
+    for (const set of ['vrm', 'oculus', 'arkit']) await page.check(`#morph-${set}`);
 
     out.badSeed = await generate(page, { seed: 99999999999, format: 'glb' });
     out.afterError = await generate(page, { seed: 42, attrs: { hair_color: 'pink' }, format: 'glb' });
