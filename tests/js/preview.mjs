@@ -141,11 +141,26 @@ async function sliderPixels(page, group) {
   return { rect, size: [base.width, base.height], changed, allAtOnce: all, restored, nonZeroAfterReset: nonZero, slidersAtZero };
 }
 
+// Every slider of a group at once, each at its own value: the morph-target influence of its name
+// (read from the page) must be that value, and nothing else may move; then Reset.
+async function sliderWiring(page, group) {
+  const ids = await page.$$eval(`#${group}-list input`, (els) => els.map((e) => e.id));
+  const set = Object.fromEntries(ids.map((id, i) => [id, Math.round(100 * (i + 1) / (ids.length + 1)) / 100]));
+  await setSliders(page, set);
+  const s = await page.evaluate(() => window.chibiPreview.sample());
+  await page.click('#reset');
+  await frames(page, 1);
+  const after = await page.evaluate(() => window.chibiPreview.sample());
+  return { set: Object.fromEntries(Object.entries(set).map(([id, v]) => [id.slice(2), v])), morphs: s.morphs,
+    expressions: s.expressions, zeroAfterReset: Object.values(after.morphs).every((v) => v === 0) };
+}
+
 // Press Say with `text` and sample the page every frame until the sentence is over (and, with
 // needBlink, a blink was seen), at least minMs and at most maxMs: the largest weight each expression
 // and morph target reached, the largest rotation of each sampled bone from the first frame, blinks.
-async function sayAndRecord(page, text, { minMs = 0, maxMs = 10000, needBlink = false } = {}) {
+async function sayAndRecord(page, text, { minMs = 0, maxMs = 10000, needBlink = false, animate = false } = {}) {
   await page.fill('#say-text', text);
+  if (animate) await page.check('#animate'); // (after filling: Playwright waits longer on a page that animates)
   await page.click('#say');
   const rec = await page.evaluate(async ({ minMs, maxMs, needBlink }) => {
     const P = window.chibiPreview, first = P.sample(), t0 = first.t;
@@ -282,28 +297,28 @@ try {
       sha256: createHash('sha256').update(bytes).digest('hex') };
     let t = Date.now();
     out.glb.exprPixels = await sliderPixels(page, 'expr');
-    out.glb.visemePixels = await sliderPixels(page, 'viseme');
+    out.glb.visemeWiring = await sliderWiring(page, 'viseme');
     out.glb.sliderSeconds = (Date.now() - t) / 1000;
     t = Date.now();
     out.glb.say = await sayAndRecord(page, 'Hello there, I am a little chibi avatar');
     out.glb.sayWallSeconds = (Date.now() - t) / 1000;
     await page.selectOption('#view', 'body');
 
-    t = Date.now();
     out.vrm = await generate(page, { seed: 7, attrs: { outfit: 'dress' }, format: 'vrm' });
     const plain = await shot(page, 'vrm');
     out.vrm.nonBackground = countDiff(plain, bg);
+    t = Date.now();
     out.vrm.exprPixels = await sliderPixels(page, 'expr');
     out.vrm.sliderSeconds = (Date.now() - t) / 1000;
-    await page.check('#animate');
     t = Date.now();
-    out.vrm.say = await sayAndRecord(page, 'The quick brown fox jumps over the lazy dog.', { minMs: 2500, maxMs: 9000, needBlink: true });
+    out.vrm.say = await sayAndRecord(page, 'The quick brown fox jumps over the lazy dog.',
+      { minMs: 2500, maxMs: 9000, needBlink: true, animate: true });
     out.vrm.sayWallSeconds = (Date.now() - t) / 1000;
     await page.selectOption('#view', 'body');
-    if (spec.shots) await page.screenshot({ path: join(spec.shots, 'page_vrm.png'), fullPage: true });
     await page.uncheck('#animate');
 
     // no morph targets: every set unchecked sends ["none"]
+    t = Date.now();
     for (const set of ['vrm', 'oculus', 'arkit']) await page.uncheck(`#morph-${set}`);
     out.none = await generate(page, { seed: 5, format: 'glb' });
     const noneFile = (await download(page)).bytes;
@@ -313,6 +328,7 @@ try {
     out.none.primitivesWithTargets = none.meshes.flatMap((m) => m.primitives).filter((p) => p.targets && p.targets.length).length;
     out.none.sayDisabled = await page.isDisabled('#say');
     for (const set of ['vrm', 'oculus', 'arkit']) await page.check(`#morph-${set}`);
+    out.none.seconds = (Date.now() - t) / 1000;
 
     out.badSeed = await generate(page, { seed: 99999999999, format: 'glb' });
     out.afterError = await generate(page, { seed: 42, attrs: { hair_color: 'pink' }, format: 'glb' });
