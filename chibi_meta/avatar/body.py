@@ -29,6 +29,7 @@ OUTFITS = ("tshirt_shorts", "hoodie_trousers", "dress")
 VOXEL = 0.0055  # marching-cubes cell, metres
 TARGET_FACES = 6000  # after decimation
 SMOOTH_K = 0.022  # smooth-union blend radius, metres
+NECK_TOP = 0.497  # m: 3 mm under the chin (rig.CHIN_Y), so no head vertex is inside the neck
 SNAP_T = 0.3  # a vertex this close to a hem (share of a crossing edge) moves onto it
 SKIN_POWER, SKIN_EPS = 3.0, 0.010  # weights ~ 1 / (distance to the bone + eps) ** power: soft joints
 
@@ -110,7 +111,8 @@ def _sdf(p: np.ndarray, outfit: str) -> np.ndarray:
     P = {k: np.array(v) for k, v in rig.POSITIONS.items()}
     d = _round_cone(p, (0, 0.245, 0), (0, 0.40, 0), 0.088, 0.070, zscale=0.80)  # torso
     d = _smin(d, _ellipsoid(p, (0, 0.228, 0.0), (0.090, 0.052, 0.072)))  # seat
-    d = _smin(d, _round_cone(p, (0, 0.40, 0), (0, 0.466, 0), 0.037, 0.028), 0.02)  # neck, under the chin
+    neck = np.maximum(_round_cone(p, (0, 0.40, 0), (0, 0.53, 0), 0.037, 0.028), p[..., 1] - NECK_TOP)
+    d = _smin(d, neck, 0.02)  # the neck: flat-topped just under the chin, so no gap shows below it
     for sx in (1.0, -1.0):
         d = _smin(d, _arm(p, sx))
         hip, knee, ankle = (P[k] * [sx, 1, 1] for k in ("LeftUpLeg", "LeftLeg", "LeftFoot"))
