@@ -30,6 +30,7 @@ VOXEL = 0.0055  # marching-cubes cell, metres
 TARGET_FACES = 6000  # after decimation
 SMOOTH_K = 0.022  # smooth-union blend radius, metres
 NECK_TOP = 0.497  # m: 3 mm under the chin (rig.CHIN_Y), so no head vertex is inside the neck
+SOLE_FLAT_M = 0.0015
 SNAP_T = 0.3  # a vertex this close to a hem (share of a crossing edge) moves onto it
 SKIN_POWER, SKIN_EPS = 3.0, 0.010  # weights ~ 1 / (distance to the bone + eps) ** power: soft joints
 
@@ -290,6 +291,7 @@ def body_mesh(outfit: str) -> BodyMesh:
     trimesh.smoothing.filter_taubin(m, lamb=0.5, nu=-0.53, iterations=4)
     v, f = np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
     v[:, 1] -= v[:, 1].min()  # soles exactly on the floor (smoothing lifts them a little)
+    v[v[:, 1] < SOLE_FLAT_M, 1] = 0.0  # both soles flat on it (smoothing is not exactly symmetric)
     normals = trimesh.Trimesh(v, f, process=False).vertex_normals
     n_before = len(v)
     for g in _hems(outfit):
