@@ -60,6 +60,9 @@ def register_use(sub: argparse._SubParsersAction) -> None:
     e.add_argument("-n", type=int, default=2000, help="images per side (default 2000)")
     e.add_argument("--out", metavar="FILE", help="also write the figures as JSON")
     e.add_argument("--card", metavar="FILE", help="also write a model card (Markdown) with the figures")
+    e.add_argument("--avatars", type=_int, metavar="N",
+                   help="instead: the 3D fidelity of N avatars (seeds 0..N-1; docs/gan.md, 3D fidelity)")
+    e.add_argument("--renders", metavar="DIR", help="with --avatars: write side-by-side PNGs of some avatars here")
     e.set_defaults(func=_eval)
 
     g = sub.add_parser("generate", help="generate avatar textures (RGBA PNG)")
@@ -102,9 +105,24 @@ def _eval(args: argparse.Namespace) -> int:
     from chibi_meta.gan.api import TextureGenerator
     from chibi_meta.gan.metrics import evaluate
 
+    if args.avatars is None and args.renders:
+        from chibi_meta.errors import UsageError
+
+        raise UsageError("--renders needs --avatars N")
+    if args.avatars is not None:
+        from chibi_meta.avatar.fidelity import check_count, evaluate_avatars
+
+        check_count(args.avatars)
+        if args.card:
+            from chibi_meta.errors import UsageError
+
+            raise UsageError("--card takes the texture metrics; run eval without --avatars for it")
     gen = TextureGenerator.load(args.model)
     ds = load_dataset(args.data)
-    res = {"model_id": gen.model_id, **(evaluate(gen.G, ds, n=args.n) or {})}
+    if args.avatars is not None:
+        res = {"model_id": gen.model_id, **evaluate_avatars(gen, ds, args.avatars, save_dir=args.renders)}
+    else:
+        res = {"model_id": gen.model_id, **(evaluate(gen.G, ds, n=args.n) or {})}
     text = json.dumps(res, indent=1, sort_keys=True)
     if args.out:
         atomic_write_text(args.out, text + "\n")
