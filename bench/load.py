@@ -137,6 +137,9 @@ class Offline:
         self.args = args
         torch.set_num_threads(args.torch_threads or os.cpu_count() or 1)  # as `chibi-meta serve` does
         self.gen = TextureGenerator.load(args.model)
+        # the server's threads: the generator in one thread started after the model is loaded (as
+        # Engine's "chibi-gen"), packing in a pool of --pack-threads
+        self.gen_pool = ThreadPoolExecutor(1, thread_name_prefix="offline-gen")
         self.pool = ThreadPoolExecutor(max(1, args.pack_threads), thread_name_prefix="offline-pack")
         self.next_seed = random.randrange(0, 2**31)
 
@@ -144,7 +147,7 @@ class Offline:
         """Untimed, like the server's warm-up: a generator pass and every outfit's body once."""
         from chibi_meta.avatar import OUTFITS
 
-        tex = self.gen.generate([0], [self.gen.resolve(0, None)])[0]
+        tex = self._gan([0], [self.gen.resolve(0, None)])[0]
         if self.args.format != "png":
             for o in OUTFITS:
                 self._pack(0, {**self.gen.resolve(0, None), "outfit": o}, tex)
@@ -177,11 +180,12 @@ class Offline:
                             provenance=prov)  # fmt: skip
 
     def _gan(self, seeds: list[int], attrs: list[dict[str, str]]) -> np.ndarray:
-        return self.gen.generate(seeds, [{k: v for k, v in a.items() if k != "outfit"} for a in attrs])
+        gan_attrs = [{k: v for k, v in a.items() if k != "outfit"} for a in attrs]
+        return self.gen_pool.submit(self.gen.generate, seeds, gan_attrs).result()
 
     def batched(self, n: int, pool: bool) -> float:
         """avatars/s of ``n`` avatars in batches of --max-batch; packing in the pack pool while the
-        next batch generates (``pool``), or right after each batch in this thread (as `chibi-meta export`)."""
+        next batch generates (``pool``: the server's overlap), or after each batch, one by one."""
         seeds = self._seeds(n)
         futs = []
         t0 = time.perf_counter()
@@ -204,7 +208,7 @@ class Offline:
         for s in self._seeds(n):
             t0 = time.perf_counter()
             a = self._attrs(s)
-            self._pack(s, a, self._gan([s], [a])[0])
+            self.pool.submit(self._pack, s, a, self._gan([s], [a])[0]).result()
             out.append((time.perf_counter() - t0) * 1000)
         return out
 
@@ -228,7 +232,7 @@ def _run_offline(off: Offline) -> dict[str, Any]:
     r = off.run()
     lat = r["latency_ms"]
     print(f"offline avatars={r['avatars']:<4d} batch={r['batch']} pack-threads={r['pack_threads']} "
-          f"torch-threads={r['torch_threads']}: {r['throughput_per_s']:7.1f}/s (sequential, as export: "
+          f"torch-threads={r['torch_threads']}: {r['throughput_per_s']:7.1f}/s (sequential: "
           f"{r['sequential_throughput_per_s']:.1f}/s)  one at a time x{r['one_at_a_time']}: p50={lat['p50']:.1f} "
           f"p99={lat['p99']:.1f} ms  CPU per asset={r['cpu_ms_per_asset']} ms", flush=True)  # fmt: skip
     return r
