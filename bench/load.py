@@ -60,6 +60,7 @@ def _pct(xs: list[float]) -> dict[str, float]:
 
 async def _client(url: str, token: str | None, seeds: list[int], args: argparse.Namespace,
                   lat: list[float], codes: Counter[str], in_flight: int = 1) -> None:
+    morphs = args.morph_targets.split(",") if args.morph_targets else None
     async with await BridgeClient.connect(url, token=token, open_timeout=60) as c:
         queue = list(seeds)
 
@@ -70,7 +71,7 @@ async def _client(url: str, token: str | None, seeds: list[int], args: argparse.
                     t0 = time.perf_counter()
                     try:
                         await c.generate(seed=seed, format=args.format, texture_size=args.texture_size,
-                                         texture_format=args.texture_format)
+                                         texture_format=args.texture_format, morph_targets=morphs)
                     except RequestError as e:
                         codes[e.code] += 1
                         if e.code == "busy":
@@ -124,10 +125,20 @@ async def run_scenario(name: str, url: str, token: str | None, args: argparse.Na
     }
 
 
+def _morph_sets(args: argparse.Namespace) -> tuple[str, ...]:
+    """The morph-target sets the requests ask for (``--morph-targets``; empty: the server's default)."""
+    from chibi_meta.avatar.names import check_morph_sets
+
+    return check_morph_sets(args.morph_targets.split(",") if args.morph_targets else None)
+
+
 class Offline:
     """The pipeline without the bridge, in this process: what the server does per request, minus
-    sockets, asyncio, the batcher and the cache. Same model, format, texture options, torch threads,
-    batch size (``--max-batch``) and pack threads (``--pack-threads``) as the started server."""
+    sockets, asyncio, the batcher and the cache. Same model, format, texture options, morph-target
+    sets, torch threads, batch size (``--max-batch``) and pack threads (``--pack-threads``) as the
+    started server; like its Engine, the generator thread draws each batch's textures and their face
+    sheets (``export.face_sheets``: the eye/mouth variants, on the face region only), and packing
+    puts each face sheet into its avatar."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         import torch
@@ -142,15 +153,17 @@ class Offline:
         self.gen_pool = ThreadPoolExecutor(1, thread_name_prefix="offline-gen")
         self.pool = ThreadPoolExecutor(max(1, args.pack_threads), thread_name_prefix="offline-pack")
         self.next_seed = random.randrange(0, 2**31)
+        self.sets = _morph_sets(args)
+        self.sheets = args.format != "png" and bool(self.sets)  # as Engine: a face sheet when morphs are wanted
 
     def warm_up(self) -> None:
         """Untimed, like the server's warm-up: a generator pass and every outfit's body once."""
         from chibi_meta.avatar import OUTFITS
 
-        tex = self._gan([0], [self.gen.resolve(0, None)])[0]
+        (tex, sheet), = self._gan([0], [self.gen.resolve(0, None)])
         if self.args.format != "png":
             for o in OUTFITS:
-                self._pack(0, {**self.gen.resolve(0, None), "outfit": o}, tex)
+                self._pack(0, {**self.gen.resolve(0, None), "outfit": o}, (tex, sheet))
 
     def _seeds(self, n: int) -> list[int]:
         self.next_seed += n
@@ -165,8 +178,9 @@ class Offline:
             attrs["outfit"] = choose_outfit(seed, {})
         return attrs
 
-    def _pack(self, seed: int, attrs: dict[str, str], texture: np.ndarray) -> bytes:
+    def _pack(self, seed: int, attrs: dict[str, str], generated: tuple[np.ndarray, Any]) -> bytes:
         """As Engine._package (the public functions it calls, with the same provenance)."""
+        texture, sheet = generated
         prov = {"seed": seed, "attributes": attrs, "model_id": str(self.gen.model_id),
                 "attribution": self.gen.attribution}  # fmt: skip
         if self.args.format == "png":
@@ -177,11 +191,20 @@ class Offline:
 
         return build_avatar(np.ascontiguousarray(texture), attrs, fmt=self.args.format,
                             texture_size=self.args.texture_size, texture_format=self.args.texture_format,
-                            provenance=prov)  # fmt: skip
+                            provenance=prov, face_sheet=sheet,
+                            morph_targets=list(self.sets) if self.sets else ["none"])  # fmt: skip
 
-    def _gan(self, seeds: list[int], attrs: list[dict[str, str]]) -> np.ndarray:
+    def _draw(self, seeds: list[int], gan_attrs: list[dict[str, str]]) -> list[tuple[np.ndarray, Any]]:
+        from chibi_meta.avatar.export import face_sheets
+
+        tex = self.gen.generate(seeds, gan_attrs)
+        sheets = face_sheets(self.gen, seeds, gan_attrs) if self.sheets else [None] * len(seeds)
+        return list(zip(tex, sheets, strict=True))
+
+    def _gan(self, seeds: list[int], attrs: list[dict[str, str]]) -> list[tuple[np.ndarray, Any]]:
+        """(texture, face sheet or None) per seed, drawn in the generator thread."""
         gan_attrs = [{k: v for k, v in a.items() if k != "outfit"} for a in attrs]
-        return self.gen_pool.submit(self.gen.generate, seeds, gan_attrs).result()
+        return self.gen_pool.submit(self._draw, seeds, gan_attrs).result()
 
     def batched(self, n: int, pool: bool) -> float:
         """avatars/s of ``n`` avatars in batches of --max-batch; packing in the pack pool while the
@@ -365,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--format", default="glb", choices=("glb", "vrm", "png"))
     ap.add_argument("--texture-size", type=int, default=256, choices=(256, 512, 1024))
     ap.add_argument("--texture-format", default="png", choices=("png", "jpeg", "webp"))
+    ap.add_argument("--morph-targets", default="",
+                    help="comma list of morph-target sets (vrm, oculus, arkit; none); default: the server's (all)")
     ap.add_argument("--torch-threads", type=int, default=0, help="0: all CPUs (the server's default)")
     ap.add_argument("--pack-threads", type=int, default=2)
     ap.add_argument("--max-batch", type=int, default=32)
@@ -376,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="stderr of the started server")
     args = ap.parse_args(argv)
     names = args.scenarios.split(",")
+    _morph_sets(args)  # a bad set fails here, naming the allowed ones
     for name in names:
         if name not in SCENARIOS:
             raise SystemExit(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
@@ -427,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                 proc.kill()
     load = os.getloadavg()
     conditions = {"format": args.format, "texture_size": args.texture_size, "texture_format": args.texture_format,
-                  "torch_threads": args.torch_threads, "pack_threads": args.pack_threads, "max_batch": args.max_batch,
+                  "morph_targets": args.morph_targets or "default", "torch_threads": args.torch_threads,
+                  "pack_threads": args.pack_threads, "max_batch": args.max_batch,
                   "max_wait_ms": args.max_wait_ms, "cpus": os.cpu_count(), "loadavg_1m_at_start": round(load0[0], 2),
                   "loadavg_1m_at_end": round(load[0], 2), "model": args.model or "shipped"}
     print(f"conditions: {json.dumps(conditions)}")
