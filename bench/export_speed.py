@@ -1,6 +1,7 @@
-"""Avatar export speed: the per-avatar split generate / head / body+rig / atlas / encode, avatars/s end
-to end for GLB and VRM at each texture size and format, file sizes, and the head build's cost next
-to the generator's with one thread each (issue 8: head / generator <= 1.5).
+"""Avatar export speed: the per-avatar split generate / face sheet / head / body+rig / atlas / encode,
+avatars/s end to end for GLB and VRM at each texture size and format, file sizes, the head build's
+cost next to the generator's with one thread each (issue 8: head / generator <= 1.5), and a whole
+avatar with its face sheet next to one with the neutral face only (issue 9: <= 2.5).
 
     python bench/export_speed.py [--n 64] [--repeat 3] [--passes 24] [--formats png,jpeg,webp]
                                  [--sizes 256,512] [--outfit NAME] [--model PATH]
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from chibi_meta.avatar import OUTFITS, atlas, build_avatar, choose_outfit, gltf, procedural, vrm
-from chibi_meta.avatar.export import BATCH, open_texture_source, provenance
+from chibi_meta.avatar.export import BATCH, face_sheets, open_texture_source, provenance
 from chibi_meta.avatar.pack import THUMBNAIL_SIZE
 
 FMTS = ("glb", "vrm")
@@ -50,6 +51,14 @@ def _textures(src: Any, seeds: Sequence[int], outfit: str | None) -> tuple[np.nd
     tex = np.concatenate([src.generate(list(seeds[i : i + BATCH]), attrs[i : i + BATCH])
                           for i in range(0, len(seeds), BATCH)])  # fmt: skip
     return tex, [{**a, "outfit": choose_outfit(s, pkg)} for s, a in zip(seeds, attrs, strict=True)]
+
+
+def _sheets(src: Any, seeds: Sequence[int], attrs: Sequence[dict[str, str]]) -> list[Any]:
+    """Each avatar's face sheet (``export.face_sheets``, in the export's batches; None where the
+    source cannot draw one), from the generator's attributes (the outfit is packaging)."""
+    gan = [{k: v for k, v in a.items() if k != "outfit"} for a in attrs]
+    return [x for i in range(0, len(seeds), BATCH)
+            for x in face_sheets(src, list(seeds[i : i + BATCH]), gan[i : i + BATCH])]  # fmt: skip
 
 
 def _assemble(base: Any, image: np.ndarray, texture: np.ndarray, attrs: dict[str, str], prov: dict,
@@ -117,7 +126,8 @@ def split_run(src: Any, seeds: Sequence[int], outfit: str | None, sizes: Sequenc
               tfs: Sequence[str]) -> dict[Any, float]:  # fmt: skip
     """One run of the split: mean seconds per avatar of each stage."""
     (tex, attrs), gen_s, _ = _timed(_textures, src, seeds, outfit)
-    acc: dict[Any, float] = {"generate": gen_s}
+    _, sheet_s, _ = _timed(_sheets, src, seeds, attrs)
+    acc: dict[Any, float] = {"generate": gen_s, "face sheet": sheet_s}
     for s, t, a in zip(seeds, tex, attrs, strict=True):
         t = np.ascontiguousarray(t)
         head, w, _ = _timed(procedural.avatar_head, t)
@@ -136,14 +146,19 @@ def split_run(src: Any, seeds: Sequence[int], outfit: str | None, sizes: Sequenc
 
 
 def end_to_end_run(src: Any, seeds: Sequence[int], outfit: str | None, fmt: str, size: int,
-                   tf: str) -> tuple[float, float, list[int]]:  # fmt: skip
-    """avatars/s of generation (export batches) + build_avatar, build_avatar's mean seconds, file sizes."""
+                   tf: str, neutral: bool = False) -> tuple[float, float, list[int]]:  # fmt: skip
+    """avatars/s of the export pipeline (textures and face sheets in export batches, build_avatar with
+    every morph-target set), build_avatar's mean seconds, file sizes. ``neutral``: the neutral face
+    only (no face sheet, ``morph_targets=["none"]``)."""
     t0 = time.perf_counter()
     tex, attrs = _textures(src, seeds, outfit)
+    sheets = [None] * len(seeds) if neutral else _sheets(src, seeds, attrs)
+    morphs = {"morph_targets": ["none"]} if neutral else {}
     build, sizes = 0.0, []
-    for s, t, a in zip(seeds, tex, attrs, strict=True):
+    for s, t, a, sh in zip(seeds, tex, attrs, sheets, strict=True):
         data, w, _ = _timed(build_avatar, np.ascontiguousarray(t), a, fmt=fmt, texture_size=size,
-                            texture_format=tf, provenance=provenance(src, s, a))  # fmt: skip
+                            texture_format=tf, provenance=provenance(src, s, a), face_sheet=sh,
+                            **morphs)  # fmt: skip
         build += w
         sizes.append(len(data))
     return len(seeds) / (time.perf_counter() - t0), build / len(seeds), sizes
@@ -183,10 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"outfit bases (procedural.outfit_base, once per outfit per process, not in the figures): "
           f"{', '.join(built)}", flush=True)  # fmt: skip
     tex, attrs = _textures(src, list(range(4)), args.outfit)  # warm the generator, the encoders, scipy
+    sheet = _sheets(src, [0], attrs[:1])[0]
     for fmt in FMTS:
         for tf in tfs:
             build_avatar(tex[0], attrs[0], fmt=fmt, texture_size=sizes[0], texture_format=tf,
-                         provenance=provenance(src, 0, attrs[0]))  # fmt: skip
+                         provenance=provenance(src, 0, attrs[0]), face_sheet=sheet)  # fmt: skip
 
     seed = [1_000_000]
 
@@ -210,19 +226,24 @@ def main(argv: list[str] | None = None) -> int:
     configs = [(fmt, size, tf) for fmt in FMTS for size in sizes for tf in tfs]
     runs: list[dict[Any, float]] = []
     e2e: dict[tuple[str, int, str], list[tuple[float, float, list[int]]]] = {c: [] for c in configs}
+    neutral: list[tuple[float, float, list[int]]] = []
     for i in range(args.repeat):
         runs.append(split_run(src, fresh(args.n), args.outfit, sizes, tfs))
         for c in configs:
             e2e[c].append(end_to_end_run(src, fresh(args.n), args.outfit, *c))
+        neutral.append(end_to_end_run(src, fresh(args.n), args.outfit, *configs[0], neutral=True))
         print(f"  round {i + 1}/{args.repeat} done; load average {_load()}", flush=True)
     split = {k: _med([r[k] for r in runs]) * 1e3 for k in runs[0]}
     print(f"\nper-avatar split, ms (median of {args.repeat} rounds of the mean over {args.n} avatars; "
           f"generation at {threads} torch threads in batches of {BATCH}):")  # fmt: skip
     atl = ", ".join(f"{s} px {split[('atlas', s)]:.2f}" for s in sizes)
-    print(f"  generate {split['generate']:.2f} | head {split['head']:.2f} | body+rig {split['body+rig']:.2f} | "
+    print(f"  generate {split['generate']:.2f} | face sheet (export.face_sheets) {split['face sheet']:.2f} "
+          f"= {split['face sheet'] / split['generate']:.2f}x generate | head {split['head']:.2f} | "
+          f"body+rig {split['body+rig']:.2f} | "
           f"atlas (atlas.compose_head) {atl} | encode (atlas.encode + gltf.write_glb) per row below", flush=True)
     print("\nper format, ms: encode = that step of the split; build = build_avatar's own time (end-to-end runs);\n"
-          "other = build - head - body+rig - atlas - encode; avatars/s = generation + build_avatar, end to end")
+          "other = build - head - body+rig - atlas - encode; avatars/s = textures + face sheets + build_avatar, "
+          "end to end")
     print(f"{'format':6} {'tex':>4} {'img':5} | {'encode':>6} {'build':>6} {'other':>6} | "
           f"{'avatars/s (rounds)':>24} | {'KB mean':>7} {'KB max':>6}")  # fmt: skip
     for (fmt, size, tf), rs in e2e.items():
@@ -235,6 +256,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{fmt:6} {size:4d} {tf:5} | {enc:6.2f} {build:6.2f} {other:6.2f} | "
               f"{_med(rates):7.1f} ({runs_s:>14}) | {statistics.mean(allsizes) / 1024:7.1f} "
               f"{max(allsizes) / 1024:6.1f}")  # fmt: skip
+    full, plain = _med([r[0] for r in e2e[configs[0]]]), _med([r[0] for r in neutral])
+    ratio9 = plain / full
+    fmt0, size0, tf0 = configs[0]
+    print(f"\nwhole avatar with its face sheet vs the neutral face only ({fmt0} {size0} px {tf0}, end to end, "
+          f"median of {args.repeat} rounds):")  # fmt: skip
+    print(f"  with face sheet and every morph-target set: {1e3 / full:.2f} ms per avatar ({full:.1f}/s); "
+          f"neutral only (no face sheet, morph_targets=['none']): {1e3 / plain:.2f} ms ({plain:.1f}/s, rounds "
+          f"{' '.join(f'{r[0]:.1f}' for r in neutral)}), build_avatar {_med([r[1] for r in neutral]) * 1e3:.2f} ms, "
+          f"{statistics.mean(x for r in neutral for x in r[2]) / 1024:.1f} KB mean")  # fmt: skip
+    print(f"  RATIO with face sheet / neutral = {ratio9:.2f}; issue 9 target <= 2.5: "
+          f"{'met' if ratio9 <= 2.5 else 'MISSED'}")  # fmt: skip
     print(f"\nconditions: load average at end {_load()} ({os.cpu_count()} CPUs)")
     return 0
 
