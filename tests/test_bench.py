@@ -25,8 +25,9 @@ def test_export_speed_prints_split_rates_and_ratio() -> None:
     out = _bench("bench/export_speed.py", "--n", "2", "--repeat", "2", "--passes", "2", "--formats", "png,webp",
                  "--sizes", "256", "--outfit", "dress", "--model", str(small_model_path()))
     assert "RATIO head / generator" in out and "issue 8 target <= 1.5" in out
+    assert "RATIO with face sheet / neutral" in out and "issue 9 target <= 2.5" in out
     split = next(line for line in out.splitlines() if line.lstrip().startswith("generate "))
-    for stage in ("head", "body+rig", "atlas", "encode"):
+    for stage in ("face sheet", "head", "body+rig", "atlas", "encode"):
         assert stage in split
     rows = [line.split() for line in out.splitlines() if line.startswith(("glb ", "vrm "))]
     assert [r[:3] for r in rows] == [["glb", "256", "png"], ["glb", "256", "webp"], ["vrm", "256", "png"],
