@@ -3,42 +3,12 @@
 //   "anim": NAME, "frames": N, "shot": SECONDS, "yaw": DEG, "png": PATH|null}]}.
 // Serves this folder (anim.html + node_modules) and only the named files, on 127.0.0.1; prints one JSON
 // line per job with what the page reported and its console errors and warnings.
-import { createServer } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
-import { join, normalize, extname, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { readFile } from 'node:fs/promises';
+import { launch, serve } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const spec = JSON.parse(await readFile(process.argv[2], 'utf8'));
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript' };
-
-function safeJoin(root, rel) {
-  const p = normalize(join(root, decodeURIComponent(rel)));
-  return p.startsWith(normalize(root)) ? p : null;
-}
-const server = createServer(async (req, res) => {
-  const url = new URL(req.url, 'http://x');
-  let path = null;
-  if (url.pathname === '/favicon.ico') { res.writeHead(204); res.end(); return; }
-  if (url.pathname === '/anim.html') path = join(here, 'anim.html');
-  else if (url.pathname.startsWith('/js/')) path = safeJoin(here, url.pathname.slice(4));
-  else if (url.pathname.startsWith('/files/')) path = spec.files[decodeURIComponent(url.pathname.slice(7))] || null;
-  try {
-    if (!path || !(await stat(path)).isFile()) throw new Error('nf');
-    res.writeHead(200, { 'content-type': TYPES[extname(path)] || 'application/octet-stream' });
-    res.end(await readFile(path));
-  } catch {
-    res.writeHead(404); res.end();
-  }
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const port = server.address().port;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { server, port } = await serve('anim.html', (rel) => spec.files[decodeURIComponent(rel)] || null);
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: spec.width || 320, height: spec.height || 400 } });
   const errors = [];
