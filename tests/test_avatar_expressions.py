@@ -55,20 +55,19 @@ CLOSED = "eyes20"
 
 
 def intended(expression: str) -> dict[str, str]:
-    """The eyes / mouth values the classifier should read when ``expression`` is on (from faces): an
-    eye part drawn from a variant whose eyes close that eye is a closed eye; both closed read as
-    eyes20, one as the wink that closes it; two open eyes as their variant's eyes value."""
+    """The eyes / mouth values the classifier should read when ``expression`` is on (from faces):
+    eyes drawn from one variant read as its eyes value (a wink: the wink variant's pair of eyes);
+    eyes from two variants that each close that eye read as both closed (eyes20)."""
     uses: dict[str, int] = {p: v for p, v, _ in faces.TARGETS[expression]}
     out = {}
     if "mouth" in uses:
         out["mouth"] = faces.VARIANTS[uses["mouth"]]["mouth"]
     eyes = {p: faces.VARIANTS[v]["eyes"] for p, v in uses.items() if p != "mouth"}
-    closed = {p for p, value in eyes.items() if value in (CLOSED, CLOSES[p])}
-    if eyes and closed == set(eyes):
-        out["eyes"] = CLOSED if len(eyes) == 2 else CLOSES[next(iter(eyes))]
-    elif eyes:
-        assert len(eyes) == 2 and len(set(eyes.values())) == 1 and not closed, f"{expression}: {eyes}"
+    if len(set(eyes.values())) == 1:
         out["eyes"] = next(iter(eyes.values()))
+    elif eyes:
+        assert all(value in (CLOSED, CLOSES[p]) for p, value in eyes.items()), f"{expression}: {eyes}"
+        out["eyes"] = CLOSED
     return out
 
 

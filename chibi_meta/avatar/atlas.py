@@ -6,9 +6,11 @@ Layout in UV (origin top-left, v down), in pixels at S = 256 (larger sizes scale
     |                     | back     | swatches |   front: the drawing (128 px = its native size)
     |   front 128 x 128   | 64 x 64  | 8 colours|   back: the back of the head (mostly flat hair)
     |                     +----------+----------+   swatches: skin, top, bottom, shoes, sole,
-    |                     | mouth patches 40x16 |             accent, hair, white (32 x 16 each)
+    |                     |     (free)          |             accent, hair, white (32 x 16 each)
     +---------------------+---------------------+
-    |   eye patches 32 x 32, 8 per row, 4 rows  |   face states (chibi_meta.avatar.faces)
+    |   eye patches 32 x 28, 8 per row, 3 rows  |   face states (chibi_meta.avatar.faces), each
+    +-------------------------------------------+   at the drawing's own scale (its PARTS box)
+    |   mouth patches 48 x 22, 5 per row, 2 rows|
     +-------------------------------------------+
 
 The front is the generated texture itself (at S = 256 its native 128 px), its colours bled outward
@@ -50,8 +52,9 @@ STRAND_FADE = 5.0  # px (at 128): how far the front's strands carry on over the 
 
 SWATCHES = ("skin", "top", "bottom", "shoes", "sole", "accent", "hair", "white")
 _SWATCH_ORIGIN, _SWATCH_SIZE = (0.75, 0.0), (1 / 8, 1 / 16)  # 2 columns x 4 rows
-_EYE_SLOTS = ((0.0, 0.5), (32 / 256, 32 / 256), 8)  # origin, size, per row
-_MOUTH_SLOTS = ((0.5, 0.25), (40 / 256, 16 / 256), 3)
+_EYE_SLOTS = ((0.0, 0.5), (32 / 256, 28 / 256), 8)  # origin, size, per row (faces.PARTS at S / 128)
+_MOUTH_SLOTS = ((0.0, 0.5 + 84 / 256), (48 / 256, 22 / 256), 5)
+MAX_EYE_PATCHES, MAX_MOUTH_PATCHES = 24, 10
 
 
 def swatch_uv(name: str) -> np.ndarray:
@@ -71,6 +74,8 @@ def head_uv(uv: np.ndarray, back: np.ndarray) -> np.ndarray:
 def patch_slot(part: str, index: int) -> tuple[float, float, float, float]:
     """(u0, v0, du, dv) of the ``index``-th patch slot of a part ("mouth" or an eye)."""
     (u0, v0), (du, dv), per_row = _MOUTH_SLOTS if part == "mouth" else _EYE_SLOTS
+    if not 0 <= index < (MAX_MOUTH_PATCHES if part == "mouth" else MAX_EYE_PATCHES):
+        raise ValueError(f"no atlas slot {index} for {part} patches")
     return u0 + (index % per_row) * du, v0 + (index // per_row) * dv, du, dv
 
 

@@ -6,11 +6,13 @@ mouth (``SHEET_BOX``, see ``TextureGenerator.generate_regions``). Each state is 
 the avatar's own left eye, right eye or mouth region (``PARTS``) from one variant, blended into the
 neutral face where the variant differs (feathered), stored in the atlas.
 
-On the head a patch is a copy of the front sheet's vertices in its region, pushed ``HIDE_M`` inside
-the surface (invisible) and pulled out to ``SHOW_M[k]`` in front of it by its morph target, so a
-state shows past weight HIDE/(HIDE+SHOW) ~ 0.45 and is hidden below it. Patches of one part get
-distinct SHOW offsets (no z-fighting), and eye and mouth states combine freely. This works in every
-loader that supports position morph targets (three.js, glTFast, UniVRM, Blender, Babylon, Godot).
+On the head a patch is a copy of the front sheet's vertices in its region, pushed ``HIDE_M`` back
+(-Z, the front view's depth) behind the surface (invisible) and pulled forward to ``SHOW_M[k]`` in
+front of it by its morph target, so a state shows past weight HIDE/(HIDE+SHOW) ~ 0.45 and is hidden
+below it. Moving along the view axis, not the surface normal, keeps a shown patch exactly on its box
+in the front view. Patches of one part get distinct SHOW offsets (no z-fighting; a closed eye is
+the frontmost, ``FRONTMOST``), and eye and mouth states combine freely. This works in every loader
+that supports position morph targets (three.js, glTFast, UniVRM, Blender, Babylon, Godot).
 
 Names (``names.py``): the VRM presets, the 15 Oculus visemes, the ARKit 52 and the RPM extras map
 onto the states in ``TARGETS``; names with no drawable state are all-zero targets (documented in
@@ -28,18 +30,30 @@ import numpy as np
 from chibi_meta.avatar.head import HeadMesh
 
 # Regions in pixels of a 128 px texture: (y0, y1, x0, x1). "L"/"R" are the avatar's left and right:
-# its left eye is on the right of the drawing.
+# its left eye is on the right of the drawing. Measured on the shipped generator (60 faces, every
+# face-sheet eyes / mouth value drawn, where the pixels change): eyes rows 53-80 (lids and pupils),
+# columns 25-47 and 54-80; mouths rows 80-101, columns 34-82 (an open mouth reaches row 80). The
+# eye boxes end where the mouth box begins, so every state carries its whole feature.
 PARTS: dict[str, tuple[int, int, int, int]] = {
-    "eyeL": (53, 85, 52, 84),
-    "eyeR": (53, 85, 20, 52),
-    "mouth": (85, 101, 38, 78),
+    "eyeL": (52, 80, 52, 84),
+    "eyeR": (52, 80, 20, 52),
+    "mouth": (80, 102, 34, 82),
 }
+# box edges that meet another part's box: a patch is not faded to the neutral face there (the
+# feature runs on across them); its other edges fade over FADE_PX
+SHARED_EDGES: dict[str, frozenset[str]] = {
+    "eyeL": frozenset({"bottom"}), "eyeR": frozenset({"bottom"}), "mouth": frozenset({"top"}),
+}
+FADE_PX = 3.0
 SHEET_BOX = (52, 102, 18, 88)  # the union, drawn per variant
 HIDE_M = 0.0015  # metres a hidden patch sits inside the head
 SHOW_M = 0.0012  # metres in front of it when shown; + SHOW_STEP per further patch of the same part
 SHOW_STEP = 0.0003
 FEATHER_PX = 2.0
-PATCH_STRIDE = 2  # patch vertices on every 2nd head node (4 px): chords stay 0.2 mm from the surface
+DIFF_MIN = 60  # a variant pixel replaces the neutral one where their RGB differ by more (sum of |d|)
+PATCH_STRIDE = 2  # patch quads span 2 x 2 head cells (4 px; single cells near the rim, at the
+# box's edges and where a 2 x 2 quad would dip more than CHORD_M under the surface)
+CHORD_M = 0.0008  # < SHOW_M: a shown patch stays in front of the surface it covers
 
 # The generator draws each variant; a variant serves an eye state and a mouth state at once.
 # Chosen by measurement: the values the shipped generator draws as requested most often among those
@@ -61,7 +75,7 @@ VARIANTS: tuple[dict[str, str], ...] = (
 )
 # state -> {part: variant}
 STATES: dict[str, dict[str, int]] = {
-    "closed": {"eyeL": 0, "eyeR": 1}, "closedL": {"eyeL": 0}, "closedR": {"eyeR": 1},
+    "closed": {"eyeL": 0, "eyeR": 1}, "closedL": {"eyeL": 0, "eyeR": 0}, "closedR": {"eyeL": 1, "eyeR": 1},
     "happyEyes": {"eyeL": 2, "eyeR": 2}, "sadEyes": {"eyeL": 3, "eyeR": 3}, "angryEyes": {"eyeL": 4, "eyeR": 4},
     "wideEyes": {"eyeL": 5, "eyeR": 5}, "calmEyes": {"eyeL": 6, "eyeR": 6},
     "lookLeft": {"eyeL": 7, "eyeR": 7}, "lookRight": {"eyeL": 8, "eyeR": 8},
@@ -70,10 +84,10 @@ STATES: dict[str, dict[str, int]] = {
     "mouthAngry": {"mouth": 4}, "mouthOh": {"mouth": 5}, "mouthSoft": {"mouth": 6}, "mouthIh": {"mouth": 7},
     "mouthEe": {"mouth": 8}, "mouthOu": {"mouth": 9},
 }  # fmt: skip
-
-
-def _side(state: str, part: str) -> dict[str, int]:
-    return {part: STATES[state][part]}
+# A wink (closedL / closedR) is the wink variant's whole pair of eyes: its open eye is drawn for
+# the wink, as the generator (and DiceBear) draw it. The closed eye of each wink is in front of
+# every other patch of its part, so winks, blink and their sums always show both closed eyes.
+FRONTMOST = frozenset({("eyeL", STATES["closed"]["eyeL"]), ("eyeR", STATES["closed"]["eyeR"])})
 
 
 # target name -> [(part, variant, scale)]; missing names are all-zero targets
@@ -152,20 +166,26 @@ def parts_drawn(overrides: Sequence[Mapping[str, str]]) -> set[str]:
     return ({"eyeL", "eyeR"} if "eyes" in keys else set()) | ({"mouth"} if "mouth" in keys else set())
 
 
-def patch_image(front: np.ndarray, variant: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """RGB of one patch: the variant where it differs from the neutral face ``front`` (the atlas's
-    front image, RGB), feathered, and the neutral face elsewhere, so its border matches the face."""
+def patch_image(front: np.ndarray, variant: np.ndarray, part: str) -> np.ndarray:
+    """RGB of one patch of ``part``: the variant where it differs from the neutral face ``front``
+    (the atlas's front image, RGB), feathered, and the neutral face elsewhere; faded to the neutral
+    face over FADE_PX along the box edges that meet no other part, so its border matches the face."""
     from scipy import ndimage
 
-    y0, y1, x0, x1 = box
+    y0, y1, x0, x1 = PARTS[part]
     n = front[y0:y1, x0:x1].astype(np.float32)
     a = variant[..., 3:4].astype(np.float32) / 255.0
     v = variant[..., :3].astype(np.float32) * a + n * (1.0 - a)
-    diff = np.abs(n - v).sum(-1) > 60
+    diff = np.abs(n - v).sum(-1) > DIFF_MIN
     m = ndimage.gaussian_filter(ndimage.binary_dilation(diff, iterations=2).astype(np.float32), FEATHER_PX)
-    ys, xs = np.arange(y1 - y0) + 0.5, np.arange(x1 - x0) + 0.5
-    edge = np.minimum(np.minimum(ys, (y1 - y0) - ys)[:, None], np.minimum(xs, (x1 - x0) - xs)[None, :])
-    m = np.clip(m * 1.5, 0.0, 1.0) * np.clip(edge / 3.0, 0.0, 1.0)  # the patch's own border: neutral
+    h, w = y1 - y0, x1 - x0
+    ys, xs = np.arange(h) + 0.5, np.arange(w) + 0.5
+    big = np.full(h, np.inf)
+    shared = SHARED_EDGES[part]
+    top = big if "top" in shared else ys
+    bottom = big if "bottom" in shared else h - ys
+    edge = np.minimum(np.minimum(top, bottom)[:, None], np.minimum(xs, w - xs)[None, :])
+    m = np.clip(m * 1.5, 0.0, 1.0) * np.clip(edge / FADE_PX, 0.0, 1.0)
     return np.rint(n * (1 - m[..., None]) + v * m[..., None]).astype(np.uint8)
 
 
@@ -193,7 +213,7 @@ def patch_images(texture: np.ndarray, sheet: FaceSheet,
     sy, sx = SHEET_BOX[0], SHEET_BOX[2]
     for part, v in keys:
         y0, y1, x0, x1 = PARTS[part]
-        out.append(patch_image(front, sheet.images[v][y0 - sy : y1 - sy, x0 - sx : x1 - sx], PARTS[part]))
+        out.append(patch_image(front, sheet.images[v][y0 - sy : y1 - sy, x0 - sx : x1 - sx], part))
     return out
 
 
@@ -207,54 +227,78 @@ class Patches:
     slot: np.ndarray  # (P,) int: which patch (index into keys)
     faces: np.ndarray  # (T, 3) into these P vertices
     keys: tuple[tuple[str, int], ...]  # (part, variant) of each patch
-    show: np.ndarray  # (K,) metres each patch moves out at weight 1 (HIDE + its SHOW)
+    show: np.ndarray  # (K,) metres each patch moves toward +Z at weight 1 (HIDE + its SHOW)
+
+
+def _quads(ok: np.ndarray, z: np.ndarray, stride: int, tol: float) -> np.ndarray:
+    """Quads (Q, 4) of flat node ids (row * W + col; corners top-left, top-right, bottom-right,
+    bottom-left) over the cells ``ok`` (h, w) of a node grid (h + 1, w + 1) with heights ``z``: a
+    stride x stride block of cells that are all ok, and whose surface its two triangles (split
+    top-left to bottom-right) follow within ``tol``, is one quad; the ok cells of any other block
+    (the rim, the box's edge, a strongly curved chin) are a quad each."""
+    h, w = ok.shape
+    W = w + 1
+    u = np.arange(stride + 1) / stride
+    uu, vv = np.meshgrid(u, u)  # uu: along the columns, vv: along the rows
+    out = []
+    for bi in range(0, h, stride):
+        for bj in range(0, w, stride):
+            blk = ok[bi : bi + stride, bj : bj + stride]
+            if blk.shape == (stride, stride) and blk.all():
+                i1, j1 = bi + stride, bj + stride
+                zb = z[bi : i1 + 1, bj : j1 + 1]
+                za, zr, zc, zd = zb[0, 0], zb[0, -1], zb[-1, -1], zb[-1, 0]
+                flat = np.where(uu >= vv, za + (zr - za) * uu + (zc - zr) * vv, za + (zc - zd) * uu + (zd - za) * vv)
+                if (zb - flat).max() <= tol:
+                    out.append((bi * W + bj, bi * W + j1, i1 * W + j1, i1 * W + bj))
+                    continue
+            for di, dj in zip(*np.nonzero(blk), strict=True):
+                i, j = bi + di, bj + dj
+                out.append((i * W + j, i * W + j + 1, (i + 1) * W + j + 1, (i + 1) * W + j))
+    return np.array(out, np.int64).reshape(-1, 4)
 
 
 def build_patches(head: HeadMesh, keys: Sequence[tuple[str, int]], px: float) -> Patches:
-    """Geometry of the patches ``keys`` on ``head``'s front (``px`` metres per pixel)."""
+    """Geometry of the patches ``keys`` on ``head``'s front (``px`` metres per pixel): each covers
+    the front sheet's cells in its PARTS box (PATCH_STRIDE-sized quads, single cells near the rim),
+    HIDE_M behind the surface along -Z; its target moves it along +Z to ``show`` (the further, the
+    higher its rank in its part; FRONTMOST patches rank highest)."""
     k = 128 / (head.front_node.shape[0] - 1)
-    st = PATCH_STRIDE
     pos, nrm, uvp, slot, faces = [], [], [], [], []
-    show = []
-    count = 0
+    order = sorted(range(len(keys)), key=lambda i: (keys[i] in FRONTMOST, keys[i]))
     rank: dict[str, int] = {}
+    show = np.zeros(len(keys))
+    for i in order:
+        part = keys[i][0]
+        r = rank[part] = rank.get(part, -1) + 1
+        show[i] = HIDE_M + SHOW_M + SHOW_STEP * r
+    count = 0
     for i, (part, _variant) in enumerate(keys):
         y0, y1, x0, x1 = PARTS[part]
-        r = rank[part] = rank.get(part, -1) + 1
-        show.append(HIDE_M + SHOW_M + SHOW_STEP * r)
-        i0, i1 = int(np.ceil(y0 / k)), int(y1 // k)
-        j0, j1 = int(np.ceil(x0 / k)), int(x1 // k)
-        i1, j1 = i0 + (i1 - i0) // st * st, j0 + (j1 - j0) // st * st
-        sub = head.interior[i0 : i1 + 1 : st, j0 : j1 + 1 : st]
-        cells = sub[:-1, :-1] & sub[:-1, 1:] & sub[1:, :-1] & sub[1:, 1:]
-        if not cells.any():
+        i0, i1, j0, j1 = int(np.ceil(y0 / k)), int(y1 // k), int(np.ceil(x0 / k)), int(x1 // k)
+        sub = head.interior[i0 : i1 + 1, j0 : j1 + 1]
+        node = head.front_node[i0 : i1 + 1, j0 : j1 + 1]
+        z = np.where(node >= 0, head.positions[np.maximum(node, 0), 2], 0.0)
+        ok = sub[:-1, :-1] & sub[:-1, 1:] & sub[1:, :-1] & sub[1:, 1:]
+        quads = _quads(ok, z, PATCH_STRIDE, CHORD_M / px)
+        if not len(quads):
             continue
-        nodes = np.zeros_like(sub)
-        ci, cj = np.nonzero(cells)
-        for di in (0, 1):
-            for dj in (0, 1):
-                nodes[ci + di, cj + dj] = True
-        ni, nj = np.nonzero(nodes)
-        vid = head.front_node[i0 + st * ni, j0 + st * nj]
-        local = -np.ones(nodes.shape, np.int64)
-        local[ni, nj] = count + np.arange(len(ni))
-        p = head.positions[vid].copy()
-        n = head.normals[vid]
-        pn = np.stack([n[:, 0], -n[:, 1], n[:, 2]], 1)  # normals are world-oriented, positions y-down
-        p -= pn * (HIDE_M / px)
+        used, inv = np.unique(quads, return_inverse=True)
+        ni, nj = np.divmod(used, sub.shape[1])
+        p = head.positions[head.front_node[i0 + ni, j0 + nj]].copy()
+        p[:, 2] -= HIDE_M / px  # pixel z is toward the viewer, like world z
         pos.append(p)
-        nrm.append(n)
-        uvp.append(np.stack([(j0 + st * nj) * k - x0, (i0 + st * ni) * k - y0], 1))
-        slot.append(np.full(len(ni), i))
-        a, b = local[ci, cj], local[ci, cj + 1]
-        c, d = local[ci + 1, cj + 1], local[ci + 1, cj]
-        faces.append(np.concatenate([np.stack([a, d, c], 1), np.stack([a, c, b], 1)]))
-        count += len(ni)
+        nrm.append(head.normals[head.front_node[i0 + ni, j0 + nj]])
+        uvp.append(p[:, :2] - (x0, y0))  # front UVs are planar: a rim node snapped onto the contour keeps its spot
+        slot.append(np.full(len(used), i))
+        q = inv.reshape(-1, 4) + count
+        faces.append(np.concatenate([q[:, [0, 3, 2]], q[:, [0, 2, 1]]]))
+        count += len(used)
     if not pos:
         z3, z2 = np.zeros((0, 3)), np.zeros((0, 2))
-        return Patches(z3, z3, z2, np.zeros(0, np.int64), np.zeros((0, 3), np.int64), tuple(keys), np.array(show))
+        return Patches(z3, z3, z2, np.zeros(0, np.int64), np.zeros((0, 3), np.int64), tuple(keys), show)
     return Patches(np.concatenate(pos), np.concatenate(nrm), np.concatenate(uvp), np.concatenate(slot),
-                   np.concatenate(faces), tuple(keys), np.array(show))  # fmt: skip
+                   np.concatenate(faces), tuple(keys), show)  # fmt: skip
 
 
 def needed_keys(names: Sequence[str], drawn: set[str]) -> tuple[tuple[str, int], ...]:

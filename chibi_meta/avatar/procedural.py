@@ -224,9 +224,6 @@ def with_head(base: BaseMesh, head: HeadMesh, patches: Patches | None = None,
     doc["bufferViews"] = list(base.doc["bufferViews"])
     buf = _Buffer(doc, offset=len(base.bin))
     pos, nrm = head_world(head)
-    outfit = base.source.split(":", 1)[-1]
-    if outfit in body.OUTFITS:
-        pos = clear_of_body(pos, outfit)
     uv = atlas.head_uv(head.uvs, head.back)
     faces_all = head.faces
     nh = len(pos)
@@ -238,11 +235,15 @@ def with_head(base: BaseMesh, head: HeadMesh, patches: Patches | None = None,
             sel = patches.slot == i
             y0, y1, x0, x1 = faces.PARTS[key[0]]
             u0, v0, du, dv = atlas.patch_slot(key[0], slots[key])
-            puv[sel, 0] = u0 + np.clip(patches.uv_px[sel, 0] / (x1 - x0), 0.002, 0.998) * du
-            puv[sel, 1] = v0 + np.clip(patches.uv_px[sel, 1] / (y1 - y0), 0.002, 0.998) * dv
+            # half a pixel in from the slot's edge: bilinear filtering never reads the next slot
+            puv[sel, 0] = u0 + np.clip(patches.uv_px[sel, 0], 0.5, x1 - x0 - 0.5) / (x1 - x0) * du
+            puv[sel, 1] = v0 + np.clip(patches.uv_px[sel, 1], 0.5, y1 - y0 - 0.5) / (y1 - y0) * dv
         pos, nrm = np.concatenate([pos, ppos]), np.concatenate([nrm, pnrm])
         uv = np.concatenate([uv, puv])
         faces_all = np.concatenate([faces_all, patches.faces + nh])
+    outfit = base.source.split(":", 1)[-1]
+    if outfit in body.OUTFITS:  # patches move with the head nodes they lie on (same x, y)
+        pos = clear_of_body(pos, outfit)
     n = len(pos)
     joints = np.zeros((n, 4), np.uint8)
     joints[:, 0] = rig.INDEX["Head"]
@@ -252,7 +253,7 @@ def with_head(base: BaseMesh, head: HeadMesh, patches: Patches | None = None,
     mesh: dict = {"name": "AvatarHead", "primitives": [prim]}
     expressions: dict[str, list[tuple[int, int]]] = {}
     if target_names:
-        prim["targets"] = [{"POSITION": a} for a in _targets(buf, n, nh, patches, nrm, target_names)]
+        prim["targets"] = [{"POSITION": a} for a in _targets(buf, n, nh, patches, target_names)]
         mesh["weights"] = [0.0] * len(target_names)
         mesh["extras"] = {"targetNames": list(target_names)}
         expressions = {t: [(HEAD_NODE, i)] for i, t in enumerate(target_names) if t in VRM_PRESETS}
@@ -272,8 +273,7 @@ def slot_index(keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
     return out
 
 
-def _targets(buf: _Buffer, n: int, nh: int, patches: Patches | None, nrm: np.ndarray,
-             names: Sequence[str]) -> list[int]:  # fmt: skip
+def _targets(buf: _Buffer, n: int, nh: int, patches: Patches | None, names: Sequence[str]) -> list[int]:
     """One POSITION accessor per name: sparse deltas on its patches' vertices, or all zeros."""
     zero = None
     cache: dict[tuple, int] = {}
@@ -294,7 +294,9 @@ def _targets(buf: _Buffer, n: int, nh: int, patches: Patches | None, nrm: np.nda
                 k = index[(p, v)]
                 sel = np.flatnonzero(patches.slot == k)  # type: ignore[union-attr]
                 ids.append(nh + sel)
-                vals.append(nrm[nh + sel] * patches.show[k] * sc)  # type: ignore[union-attr]
+                d = np.zeros((len(sel), 3))
+                d[:, 2] = patches.show[k] * sc  # type: ignore[union-attr]
+                vals.append(d)
             idx = np.concatenate(ids)
             order = np.argsort(idx, kind="stable")
             idx, val = idx[order], np.concatenate(vals)[order].astype(np.float32)
