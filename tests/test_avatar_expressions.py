@@ -1,6 +1,8 @@
 """Issue 9, expressions on the 3D head: every VRM preset expression at weight 1 changes pixels only
 inside its own eye/mouth regions of the front view, and the eval classifier reads the intended
-state there (closed eyes for blink, the matching wink for blinkLeft/blinkRight, mouth15 for aa, ...).
+state there (closed eyes for blink, the matching wink for blinkLeft/blinkRight, an open mouth for
+aa, ...): a value of ``faces.READS_AS[expression]`` for each of its attributes. The share that reads
+as the exact variant value drawn is printed beside it.
 
 Over N_AVATARS avatars of the shipped model, made as the bridge makes them (face sheets, every
 morph-target set, VRM): the weights each expression sets are the file's own VRMC_vrm
@@ -37,15 +39,15 @@ JS = ROOT / "tests" / "js"
 N_AVATARS = 50
 SEED0 = 9000  # seeds SEED0 .. SEED0 + N_AVATARS - 1
 CHROMIUM_AVATARS = 3
-TARGET = 0.90  # the issue's target per expression: NOT met today (see test_each_expression_reads_as_intended)
-# both eyes closed is drawn by DiceBear as closed lines (eyes20) or closed arcs (eyes19): either reads closed
-SAME_READING = {"eyes20": {"eyes19", "eyes20"}}
-# measured over 50 avatars: the classifier's most common reading of these is another mouth than the
-# variant's (angry: mouth10 for mouth14; surprised/oh: mouth20 for mouth28); the issue stays open on them
-KNOWN_MISREAD = {"angry", "surprised", "oh"}
-# A shown patch sits a few millimetres in front of the head along the surface normal, which tilts
-# sideways at the face's sides, so its outline lands up to one pixel (of 128) past its faces.PARTS box
-# in a front view (three-vrm shows the same). Changes are allowed in that 1 px ring, nowhere else.
+TARGET = 0.90  # the issue's target per expression
+# Measured below it (seeds 9000-9049): eye states the shipped generator draws readably 82-92 % of
+# the time on held-out faces before any 3D (docs/avatar.md, "Face states"); the issue stays open on
+# them, they are held to FLOOR so that they cannot slip further unnoticed.
+BELOW_TARGET = frozenset({"angry", "sad", "relaxed", "surprised", "ou", "blinkRight", "lookUp", "lookDown",
+                          "lookLeft", "lookRight"})  # fmt: skip
+FLOOR = 0.70
+# A shown patch sits exactly on its faces.PARTS box in the front view (it moves along +Z); the 1 px
+# ring around the boxes is still allowed to change (antialiasing of the patch's edge).
 MARGIN_PX = 1
 EXPRESSIONS = tuple(e for e in VRM_PRESETS if e != "neutral")
 # DiceBear adventurer eyes21 closes the drawing's right-hand eye (the avatar's left, faces.PARTS
@@ -54,10 +56,10 @@ CLOSES = {"eyeL": "eyes21", "eyeR": "eyes22"}
 CLOSED = "eyes20"
 
 
-def intended(expression: str) -> dict[str, str]:
-    """The eyes / mouth values the classifier should read when ``expression`` is on (from faces):
-    eyes drawn from one variant read as its eyes value (a wink: the wink variant's pair of eyes);
-    eyes from two variants that each close that eye read as both closed (eyes20)."""
+def drawn(expression: str) -> dict[str, str]:
+    """The exact eyes / mouth values an expression's patches come from (faces): eyes drawn from one
+    variant are its eyes value (a wink: the wink variant's pair of eyes); eyes from two variants
+    that each close that eye are both closed (eyes20)."""
     uses: dict[str, int] = {p: v for p, v, _ in faces.TARGETS[expression]}
     out = {}
     if "mouth" in uses:
@@ -139,24 +141,28 @@ def measured() -> dict:
             "textures": textures}  # fmt: skip
 
 
-def shares(m: dict) -> dict[str, float]:
-    """Per expression, the share of avatars where the classifier reads every intended value."""
+def shares(m: dict, exact: bool = False) -> dict[str, float]:
+    """Per expression, the share of avatars where the classifier reads each attribute as a value
+    that shows the state (faces.READS_AS), or with ``exact`` as the very value drawn."""
     out = {}
     for e in EXPRESSIONS:
-        want = intended(e)
+        want = {a: {v} for a, v in drawn(e).items()} if exact else faces.READS_AS[e]
         ok = np.ones(N_AVATARS, bool)
-        for attr, value in want.items():
-            ok &= np.isin(np.array(m["read"][e][attr]), sorted(SAME_READING.get(value, {value})))
+        for attr, values in want.items():
+            ok &= np.isin(np.array(m["read"][e][attr]), sorted(values))
         out[e] = float(ok.mean())
     return out
 
 
-def test_intended_states_are_drawn_variants() -> None:
-    assert intended("blink") == {"eyes": "eyes20"}
-    assert intended("blinkLeft") == {"eyes": "eyes21"} and intended("blinkRight") == {"eyes": "eyes22"}
-    assert intended("happy") == {"eyes": "eyes19", "mouth": "mouth25"}
-    assert intended("aa") == {"mouth": faces.VARIANTS[faces.STATES["mouthAa"]["mouth"]]["mouth"]}
-    assert all(intended(e) for e in EXPRESSIONS)
+def test_states_cover_the_drawn_values() -> None:
+    assert drawn("blink") == {"eyes": "eyes20"}
+    assert drawn("blinkLeft") == {"eyes": "eyes21"} and drawn("blinkRight") == {"eyes": "eyes22"}
+    assert drawn("aa") == {"mouth": faces.VARIANTS[faces.STATES["mouthAa"]["mouth"]]["mouth"]}
+    assert set(faces.READS_AS) == set(EXPRESSIONS)
+    for e in EXPRESSIONS:  # each expression's own drawing is one of the values that show its state
+        d = drawn(e)
+        assert set(d) == set(faces.READS_AS[e]), e
+        assert all(v in faces.READS_AS[e][a] for a, v in d.items()), (e, d, faces.READS_AS[e])
 
 
 def test_each_expression_changes_only_its_own_region(measured: dict) -> None:
@@ -176,25 +182,13 @@ def test_each_expression_changes_only_its_own_region(measured: dict) -> None:
 
 
 def test_each_expression_reads_as_intended(measured: dict) -> None:
-    got = shares(measured)
-    lines = [f"{e:11s} {intended(e)} read as intended {got[e]:.0%}" for e in EXPRESSIONS]
+    got, exact = shares(measured), shares(measured, exact=True)
+    lines = [f"{e:11s} drawn {drawn(e)}: reads as the state {got[e]:.0%}, as the exact value {exact[e]:.0%}"
+             for e in EXPRESSIONS]  # fmt: skip
     print("\n".join(["", f"expressions over {N_AVATARS} avatars (seeds {SEED0}..):", *lines]))
-    low = {e: s for e, s in got.items() if s < TARGET}
-    if low:  # the issue's >= 90 % per expression is reported, not asserted: it is not reached yet
-        print(f"below the issue's {TARGET:.0%}: {low}")
-
-    def plurality(e: str, attr: str) -> str:
-        reads = measured["read"][e][attr]
-        return max(sorted(set(reads)), key=reads.count)
-
-    wrong = {e: {a: plurality(e, a) for a, v in intended(e).items()
-                 if plurality(e, a) not in SAME_READING.get(v, {v})}
-             for e in EXPRESSIONS if e not in KNOWN_MISREAD}  # fmt: skip
-    wrong = {e: w for e, w in wrong.items() if w}
-    assert not wrong, f"expressions whose most common reading is not the intended state: {wrong}\n" + "\n".join(lines)
-    # every expression reads as intended on some avatars at least, and most do on a third or more
-    assert min(got.values()) > 0.0, got
-    assert np.median(list(got.values())) >= 0.3, got
+    low = {e: s for e, s in got.items() if s < (FLOOR if e in BELOW_TARGET else TARGET)}
+    assert not low, f"below the target (FLOOR for BELOW_TARGET): {low}\n" + "\n".join(lines)
+    print(f"below the issue's {TARGET:.0%}:", {e: s for e, s in got.items() if s < TARGET})
 
 
 def test_three_vrm_shows_what_the_python_render_shows(measured: dict, tmp_path: Path) -> None:

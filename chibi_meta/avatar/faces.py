@@ -55,23 +55,23 @@ PATCH_STRIDE = 2  # patch quads span 2 x 2 head cells (4 px; single cells near t
 # box's edges and where a 2 x 2 quad would dip more than CHORD_M under the surface)
 CHORD_M = 0.0008  # < SHOW_M: a shown patch stays in front of the surface it covers
 
-# The generator draws each variant; a variant serves an eye state and a mouth state at once.
-# Chosen by measurement: the values the shipped generator draws as requested most often among those
-# that read as the state (docs/avatar.md, "Face states", has the per-value accuracies). Closed eyes
-# come from the two winks (each closes one eye, drawn as requested 95-100 % of the time as often as
-# on real art) rather than eyes20 (7 %).
+# The generator draws each variant; a variant serves an eye state and/or a mouth state. Chosen by
+# measurement (docs/avatar.md, "Face states"): among the values that show a state (READS_AS), the
+# one whose patch, pasted on 100 held-out faces of the shipped generator (seeds 20000-20099), the
+# eval classifier reads as that state most often. Closed eyes come from the two winks (each closes
+# one eye) rather than eyes20, which the generator draws as requested 7 % as often as real art.
 VARIANTS: tuple[dict[str, str], ...] = (
-    {"eyes": "eyes21", "mouth": "mouth30"},  # 0 the avatar's left eye closed | open triangle (aa)
-    {"eyes": "eyes22", "mouth": "mouth10"},  # 1 the avatar's right eye closed | closed line (PP)
-    {"eyes": "eyes19", "mouth": "mouth25"},  # 2 happy arcs | open smile
-    {"eyes": "eyes16", "mouth": "mouth03"},  # 3 sad lids | small open (sad)
-    {"eyes": "eyes17", "mouth": "mouth14"},  # 4 lowered lids (angry) | grimace
-    {"eyes": "eyes15", "mouth": "mouth28"},  # 5 raised lids (surprised) | open V (oh)
+    {"eyes": "eyes21", "mouth": "mouth30"},  # 0 the avatar's left eye closed (wink) | open triangle (aa)
+    {"eyes": "eyes22", "mouth": "mouth10"},  # 1 the avatar's right eye closed (wink) | pressed (PP, angry)
+    {"eyes": "eyes19", "mouth": "mouth25"},  # 2 closed happy arcs | open smile
+    {"eyes": "eyes16", "mouth": "mouth03"},  # 3 drooping lids (sad) | small pout (sad)
+    {"eyes": "eyes17"},  # 4 flat lowered lids, small pupils (angry)
+    {"eyes": "eyes25", "mouth": "mouth28"},  # 5 wide open (surprised) | open, rounded (oh)
     {"eyes": "eyes18", "mouth": "mouth01"},  # 6 half closed (relaxed) | closed smile
     {"eyes": "eyes26", "mouth": "mouth05"},  # 7 pupils to the drawing's right (lookLeft) | teeth (ih)
     {"eyes": "eyes13", "mouth": "mouth23"},  # 8 pupils to the drawing's left (lookRight) | wide teeth (ee)
-    {"eyes": "eyes12", "mouth": "mouth07"},  # 9 pupils low (lookDown) | small round (ou)
-    {"eyes": "eyes04", "mouth": "mouth30"},  # 10 pupils high under the lids (lookUp) | (as 0)
+    {"eyes": "eyes11", "mouth": "mouth07"},  # 9 pupils low (lookDown) | small round (ou)
+    {"eyes": "eyes04"},  # 10 pupils high under the lids (lookUp)
 )
 # state -> {part: variant}
 STATES: dict[str, dict[str, int]] = {
@@ -81,8 +81,34 @@ STATES: dict[str, dict[str, int]] = {
     "lookLeft": {"eyeL": 7, "eyeR": 7}, "lookRight": {"eyeL": 8, "eyeR": 8},
     "lookDown": {"eyeL": 9, "eyeR": 9}, "lookUp": {"eyeL": 10, "eyeR": 10},
     "mouthAa": {"mouth": 0}, "mouthClosed": {"mouth": 1}, "mouthSmile": {"mouth": 2}, "mouthFrown": {"mouth": 3},
-    "mouthAngry": {"mouth": 4}, "mouthOh": {"mouth": 5}, "mouthSoft": {"mouth": 6}, "mouthIh": {"mouth": 7},
+    "mouthAngry": {"mouth": 1}, "mouthOh": {"mouth": 5}, "mouthSoft": {"mouth": 6}, "mouthIh": {"mouth": 7},
     "mouthEe": {"mouth": 8}, "mouthOu": {"mouth": 9},
+}  # fmt: skip
+
+
+def _values(attr: str, *numbers: int) -> frozenset[str]:
+    return frozenset(f"{attr}{n:02d}" for n in numbers)
+
+
+# The DiceBear adventurer values that show each state (every value rendered and looked at:
+# docs/img/face_values.png): what the eval classifier must read for an expression to count as
+# shown (tests/test_avatar_expressions.py). Near-identical drawings are one state (eyes19 / eyes20
+# both closed; eyes01 / eyes26 both looking to the drawing's right; eyes05 / eyes11 both low).
+CLOSED_EYES = _values("eyes", 19, 20)
+OPEN_MOUTHS = _values("mouth", 15, 16, 24, 25, 26, 27, 28, 30)
+READS_AS: dict[str, dict[str, frozenset[str]]] = {
+    "happy": {"eyes": CLOSED_EYES, "mouth": _values("mouth", 1, 5, 24, 25, 26)},
+    "angry": {"eyes": _values("eyes", 14, 17), "mouth": _values("mouth", 2, 9, 10, 19, 29)},
+    "sad": {"eyes": _values("eyes", 15, 16), "mouth": _values("mouth", 3, 4, 20)},
+    "relaxed": {"eyes": _values("eyes", 4, 18), "mouth": _values("mouth", 1, 2, 6, 13)},
+    "surprised": {"eyes": _values("eyes", 2, 3, 8, 23, 24, 25), "mouth": OPEN_MOUTHS | _values("mouth", 18)},
+    "aa": {"mouth": OPEN_MOUTHS}, "ih": {"mouth": _values("mouth", 5, 11, 22, 23)},
+    "ou": {"mouth": _values("mouth", 7, 17, 18, 21)}, "ee": {"mouth": _values("mouth", 5, 11, 22, 23)},
+    "oh": {"mouth": _values("mouth", 15, 18, 27, 28)},
+    "blink": {"eyes": CLOSED_EYES}, "blinkLeft": {"eyes": _values("eyes", 21)},
+    "blinkRight": {"eyes": _values("eyes", 22)},
+    "lookUp": {"eyes": _values("eyes", 4)}, "lookDown": {"eyes": _values("eyes", 5, 11, 12)},
+    "lookLeft": {"eyes": _values("eyes", 1, 26)}, "lookRight": {"eyes": _values("eyes", 13)},
 }  # fmt: skip
 # A wink (closedL / closedR) is the wink variant's whole pair of eyes: its open eye is drawn for
 # the wink, as the generator (and DiceBear) draw it. The closed eye of each wink is in front of
@@ -160,24 +186,27 @@ def variants_for(attribute_names: Sequence[str]) -> tuple[dict[str, str], ...]:
 
 
 def parts_drawn(overrides: Sequence[Mapping[str, str]]) -> set[str]:
-    if not overrides:
-        return set()
-    keys = set(overrides[0])
+    keys = {k for o in overrides for k in o}
     return ({"eyeL", "eyeR"} if "eyes" in keys else set()) | ({"mouth"} if "mouth" in keys else set())
 
 
 def patch_image(front: np.ndarray, variant: np.ndarray, part: str) -> np.ndarray:
-    """RGB of one patch of ``part``: the variant where it differs from the neutral face ``front``
-    (the atlas's front image, RGB), feathered, and the neutral face elsewhere; faded to the neutral
-    face over FADE_PX along the box edges that meet no other part, so its border matches the face."""
+    """RGB of patches of ``part`` ((h, w, 4) -> (h, w, 3), or a stack (K, h, w, 4) -> (K, h, w, 3)):
+    each variant where it differs from the neutral face ``front`` (the atlas's front image, RGB),
+    feathered, and the neutral face elsewhere; faded to the neutral face over FADE_PX along the box
+    edges that meet no other part, so its border matches the face."""
     from scipy import ndimage
 
+    one = variant.ndim == 3
+    var = variant[None] if one else variant
     y0, y1, x0, x1 = PARTS[part]
-    n = front[y0:y1, x0:x1].astype(np.float32)
-    a = variant[..., 3:4].astype(np.float32) / 255.0
-    v = variant[..., :3].astype(np.float32) * a + n * (1.0 - a)
+    n = front[y0:y1, x0:x1].astype(np.float32)[None]
+    a = var[..., 3:4].astype(np.float32) / 255.0
+    v = var[..., :3].astype(np.float32) * a + n * (1.0 - a)
     diff = np.abs(n - v).sum(-1) > DIFF_MIN
-    m = ndimage.gaussian_filter(ndimage.binary_dilation(diff, iterations=2).astype(np.float32), FEATHER_PX)
+    cross = ndimage.generate_binary_structure(2, 1)[None]  # grow within each image, not across the stack
+    grown = ndimage.binary_dilation(diff, structure=cross, iterations=2).astype(np.float32)
+    m = ndimage.gaussian_filter(grown, (0.0, FEATHER_PX, FEATHER_PX))
     h, w = y1 - y0, x1 - x0
     ys, xs = np.arange(h) + 0.5, np.arange(w) + 0.5
     big = np.full(h, np.inf)
@@ -186,7 +215,8 @@ def patch_image(front: np.ndarray, variant: np.ndarray, part: str) -> np.ndarray
     bottom = big if "bottom" in shared else h - ys
     edge = np.minimum(np.minimum(top, bottom)[:, None], np.minimum(xs, w - xs)[None, :])
     m = np.clip(m * 1.5, 0.0, 1.0) * np.clip(edge / FADE_PX, 0.0, 1.0)
-    return np.rint(n * (1 - m[..., None]) + v * m[..., None]).astype(np.uint8)
+    out = np.rint(n * (1 - m[..., None]) + v * m[..., None]).astype(np.uint8)
+    return out[0] if one else out
 
 
 @dataclass(frozen=True)
@@ -208,12 +238,17 @@ def patch_images(texture: np.ndarray, sheet: FaceSheet,
     """The RGB image of each patch ``keys`` (part, variant) from the neutral ``texture`` (128 px)."""
     from chibi_meta.avatar.atlas import front_image
 
-    front = front_image(texture) if keys else texture
-    out = []
+    if not keys:
+        return []
+    front = front_image(texture)
+    out: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(keys)
     sy, sx = SHEET_BOX[0], SHEET_BOX[2]
-    for part, v in keys:
+    for part in dict.fromkeys(p for p, _ in keys):
         y0, y1, x0, x1 = PARTS[part]
-        out.append(patch_image(front, sheet.images[v][y0 - sy : y1 - sy, x0 - sx : x1 - sx], part))
+        idx = [i for i, (p, _) in enumerate(keys) if p == part]
+        stack = sheet.images[[keys[i][1] for i in idx], y0 - sy : y1 - sy, x0 - sx : x1 - sx]
+        for i, img in zip(idx, patch_image(front, stack, part), strict=True):
+            out[i] = img
     return out
 
 
@@ -234,28 +269,52 @@ def _quads(ok: np.ndarray, z: np.ndarray, stride: int, tol: float) -> np.ndarray
     """Quads (Q, 4) of flat node ids (row * W + col; corners top-left, top-right, bottom-right,
     bottom-left) over the cells ``ok`` (h, w) of a node grid (h + 1, w + 1) with heights ``z``: a
     stride x stride block of cells that are all ok, and whose surface its two triangles (split
-    top-left to bottom-right) follow within ``tol``, is one quad; the ok cells of any other block
-    (the rim, the box's edge, a strongly curved chin) are a quad each."""
+    top-left to bottom-right) follow within ``tol``, is one quad; the other ok cells (the rim, the
+    box's edge, a strongly curved chin) are a quad each."""
     h, w = ok.shape
     W = w + 1
-    u = np.arange(stride + 1) / stride
-    uu, vv = np.meshgrid(u, u)  # uu: along the columns, vv: along the rows
-    out = []
-    for bi in range(0, h, stride):
-        for bj in range(0, w, stride):
-            blk = ok[bi : bi + stride, bj : bj + stride]
-            if blk.shape == (stride, stride) and blk.all():
-                i1, j1 = bi + stride, bj + stride
-                zb = z[bi : i1 + 1, bj : j1 + 1]
-                za, zr, zc, zd = zb[0, 0], zb[0, -1], zb[-1, -1], zb[-1, 0]
-                flat = np.where(uu >= vv, za + (zr - za) * uu + (zc - zr) * vv, za + (zc - zd) * uu + (zd - za) * vv)
-                if (zb - flat).max() <= tol:
-                    out.append((bi * W + bj, bi * W + j1, i1 * W + j1, i1 * W + bj))
-                    continue
-            for di, dj in zip(*np.nonzero(blk), strict=True):
-                i, j = bi + di, bj + dj
-                out.append((i * W + j, i * W + j + 1, (i + 1) * W + j + 1, (i + 1) * W + j))
-    return np.array(out, np.int64).reshape(-1, 4)
+    bi, bj = np.arange(0, h - stride + 1, stride), np.arange(0, w - stride + 1, stride)
+    r = np.arange(stride + 1)
+    zb = z[(bi[:, None] + r)[:, None, :, None], (bj[:, None] + r)[None, :, None, :]]  # (Bi, Bj, s+1, s+1)
+    uu, vv = np.meshgrid(r / stride, r / stride)  # uu: along the columns, vv: along the rows
+    za, zr, zc, zd = (zb[..., a, c][..., None, None] for a, c in ((0, 0), (0, -1), (-1, -1), (-1, 0)))
+    flat = np.where(uu >= vv, za + (zr - za) * uu + (zc - zr) * vv, za + (zc - zd) * uu + (zd - za) * vv)
+    big = (zb - flat).max((-1, -2)) <= tol
+    covered = np.zeros_like(ok)
+    for di in range(stride):
+        for dj in range(stride):
+            big &= ok[(bi + di)[:, None], (bj + dj)[None, :]]
+    for di in range(stride):
+        for dj in range(stride):
+            covered[(bi + di)[:, None], (bj + dj)[None, :]] |= big
+    gi, gj = np.nonzero(big)
+    i, j = bi[gi], bj[gj]
+    blocks = np.stack([i * W + j, i * W + j + stride, (i + stride) * W + j + stride, (i + stride) * W + j], 1)
+    i, j = np.nonzero(ok & ~covered)
+    cells = np.stack([i * W + j, i * W + j + 1, (i + 1) * W + j + 1, (i + 1) * W + j], 1)
+    return np.concatenate([blocks, cells]).astype(np.int64).reshape(-1, 4)
+
+
+def _part_mesh(head: HeadMesh, part: str, px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(positions hidden HIDE_M behind the surface, normals, pixel coordinates in the box, faces)
+    of the patch mesh of ``part``: every patch of a part has this geometry, each its own image."""
+    k = 128 / (head.front_node.shape[0] - 1)
+    y0, y1, x0, x1 = PARTS[part]
+    i0, i1, j0, j1 = int(np.ceil(y0 / k)), int(y1 // k), int(np.ceil(x0 / k)), int(x1 // k)
+    sub = head.interior[i0 : i1 + 1, j0 : j1 + 1]
+    node = head.front_node[i0 : i1 + 1, j0 : j1 + 1]
+    z = np.where(node >= 0, head.positions[np.maximum(node, 0), 2], 0.0)
+    ok = sub[:-1, :-1] & sub[:-1, 1:] & sub[1:, :-1] & sub[1:, 1:]
+    quads = _quads(ok, z, PATCH_STRIDE, CHORD_M / px)
+    used, inv = np.unique(quads, return_inverse=True)
+    ni, nj = np.divmod(used, sub.shape[1])
+    vid = node[ni, nj]
+    p = head.positions[vid].copy()
+    p[:, 2] -= HIDE_M / px  # pixel z is toward the viewer, like world z
+    q = inv.reshape(-1, 4)
+    tris = np.concatenate([q[:, [0, 3, 2]], q[:, [0, 2, 1]]]) if len(q) else np.zeros((0, 3), np.int64)
+    # front UVs are planar: a rim node snapped onto the contour keeps its own spot
+    return p, head.normals[vid], p[:, :2] - (x0, y0), tris
 
 
 def build_patches(head: HeadMesh, keys: Sequence[tuple[str, int]], px: float) -> Patches:
@@ -263,8 +322,6 @@ def build_patches(head: HeadMesh, keys: Sequence[tuple[str, int]], px: float) ->
     the front sheet's cells in its PARTS box (PATCH_STRIDE-sized quads, single cells near the rim),
     HIDE_M behind the surface along -Z; its target moves it along +Z to ``show`` (the further, the
     higher its rank in its part; FRONTMOST patches rank highest)."""
-    k = 128 / (head.front_node.shape[0] - 1)
-    pos, nrm, uvp, slot, faces = [], [], [], [], []
     order = sorted(range(len(keys)), key=lambda i: (keys[i] in FRONTMOST, keys[i]))
     rank: dict[str, int] = {}
     show = np.zeros(len(keys))
@@ -272,28 +329,19 @@ def build_patches(head: HeadMesh, keys: Sequence[tuple[str, int]], px: float) ->
         part = keys[i][0]
         r = rank[part] = rank.get(part, -1) + 1
         show[i] = HIDE_M + SHOW_M + SHOW_STEP * r
+    meshes = {part: _part_mesh(head, part, px) for part in dict.fromkeys(p for p, _ in keys)}
+    pos, nrm, uvp, slot, faces = [], [], [], [], []
     count = 0
     for i, (part, _variant) in enumerate(keys):
-        y0, y1, x0, x1 = PARTS[part]
-        i0, i1, j0, j1 = int(np.ceil(y0 / k)), int(y1 // k), int(np.ceil(x0 / k)), int(x1 // k)
-        sub = head.interior[i0 : i1 + 1, j0 : j1 + 1]
-        node = head.front_node[i0 : i1 + 1, j0 : j1 + 1]
-        z = np.where(node >= 0, head.positions[np.maximum(node, 0), 2], 0.0)
-        ok = sub[:-1, :-1] & sub[:-1, 1:] & sub[1:, :-1] & sub[1:, 1:]
-        quads = _quads(ok, z, PATCH_STRIDE, CHORD_M / px)
-        if not len(quads):
+        p, n, uv, tris = meshes[part]
+        if not len(tris):
             continue
-        used, inv = np.unique(quads, return_inverse=True)
-        ni, nj = np.divmod(used, sub.shape[1])
-        p = head.positions[head.front_node[i0 + ni, j0 + nj]].copy()
-        p[:, 2] -= HIDE_M / px  # pixel z is toward the viewer, like world z
         pos.append(p)
-        nrm.append(head.normals[head.front_node[i0 + ni, j0 + nj]])
-        uvp.append(p[:, :2] - (x0, y0))  # front UVs are planar: a rim node snapped onto the contour keeps its spot
-        slot.append(np.full(len(used), i))
-        q = inv.reshape(-1, 4) + count
-        faces.append(np.concatenate([q[:, [0, 3, 2]], q[:, [0, 2, 1]]]))
-        count += len(used)
+        nrm.append(n)
+        uvp.append(uv)
+        slot.append(np.full(len(p), i))
+        faces.append(tris + count)
+        count += len(p)
     if not pos:
         z3, z2 = np.zeros((0, 3)), np.zeros((0, 2))
         return Patches(z3, z3, z2, np.zeros(0, np.int64), np.zeros((0, 3), np.int64), tuple(keys), show)
