@@ -120,11 +120,15 @@ POSES: dict[str, Pose] = {
     "arms_up": Pose(_arms(-50.0)),  # 50 deg above level: higher, a chibi's short arms meet its big head
     "sit": Pose(
         {
-            # as people sit: the pelvis tilts back 35 deg (the spine straightens the torso again),
-            # the thighs swing forward 55 deg more (level), the knees bend 70 deg; the legs point -Y:
-            # a negative angle about X swings them forward (+Z), a positive one bends the knees back
+            # as people sit: the pelvis tilts back 35 deg and the back curves it upright again over
+            # the spine, chest and upper chest (a lumbar curve: one 35 deg fold at the waist creases
+            # the belly), the thighs swing forward 55 deg more (level), the knees bend 70 deg; the
+            # legs point -Y: a negative angle about X swings them forward (+Z), a positive one bends
+            # the knees back
             "hips": axis_angle(_X, -35.0),
-            "spine": axis_angle(_X, 35.0),
+            "spine": axis_angle(_X, 35.0 / 3),
+            "chest": axis_angle(_X, 35.0 / 3),
+            "upperChest": axis_angle(_X, 35.0 / 3),
             "leftUpperLeg": axis_angle(_X, -55.0),
             "rightUpperLeg": axis_angle(_X, -55.0),
             "leftLowerLeg": axis_angle(_X, 70.0),
