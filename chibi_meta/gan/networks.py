@@ -106,13 +106,21 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList(UpBlock(a, b, cfg.w_dim) for a, b in zip(c[:-1], c[1:], strict=True))
         self.to_rgba = nn.Conv2d(c[-1], 4, 3, 1, 1)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """z: (N, z_dim), labels: (N, A) int64 -> (N, 4, R, R) RGBA in [-1, 1]."""
-        w = self.mapping(torch.cat([pixel_norm(z), self.embed(labels)], dim=1))
-        x = F.leaky_relu(pixel_norm(self.input(w).view(z.shape[0], -1, 4, 4)), 0.2)
+    def map(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """z: (N, z_dim), labels: (N, A) int64 -> w (N, w_dim). z is normalised first, so its scale
+        does not matter (truncation acts on w: ``chibi_meta.gan.api``)."""
+        return self.mapping(torch.cat([pixel_norm(z), self.embed(labels)], dim=1))
+
+    def synthesize(self, w: torch.Tensor) -> torch.Tensor:
+        """w (N, w_dim) -> (N, 4, R, R) RGBA in [-1, 1]."""
+        x = F.leaky_relu(pixel_norm(self.input(w).view(w.shape[0], -1, 4, 4)), 0.2)
         for blk in self.blocks:
             x = blk(x, w)
         return torch.tanh(self.to_rgba(x))
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """z: (N, z_dim), labels: (N, A) int64 -> (N, 4, R, R) RGBA in [-1, 1]."""
+        return self.synthesize(self.map(z, labels))
 
 
 class Discriminator(nn.Module):
