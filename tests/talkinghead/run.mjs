@@ -66,6 +66,11 @@ async function runJob(job) {  // one page per job: its own console, requests and
   if (job.shot && job.shot_after_ms != null) {  // a frame while it speaks
     await page.waitForFunction(() => ['speaking', 'done', 'error'].includes(document.title), null, { timeout: 90000 });
     await page.waitForTimeout(job.shot_after_ms);
+    // and 3 frames drawn since (its loop runs at 1-8 fps here; on a loaded machine the wait alone
+    // has caught a frame from before the head was framed)
+    await page.evaluate(() => new Promise((r) => {
+      let n = 3; const f = () => (--n <= 0 ? r() : requestAnimationFrame(f)); requestAnimationFrame(f);
+    }));
     shotAt = Date.now() - t0;
     await page.screenshot({ path: job.shot });
   }
