@@ -1,6 +1,6 @@
 """Pose any skinned glTF 2.0 avatar on the CPU: parse once, retarget a normalized humanoid pose, skin.
 
-:class:`Avatar` parses a GLB (or a self-contained ``.gltf`` with data URIs) once: accessors (strided,
+:class:`Avatar` parses a GLB (or a self-contained ``.gltf`` with data URIs; ``gltf_read``) once: accessors (strided,
 normalized integers, sparse), the node tree with its rest transforms, skins, morph targets
 (names from ``mesh.extras.targetNames``) and base-colour textures. Humanoid bones come from the
 ``VRMC_vrm`` humanoid map, else VRM 0.x's, else node names (the Mixamo / Ready Player Me names of
@@ -20,31 +20,21 @@ normals, UVs, triangle indices and material (with its decoded texture image).
 
 from __future__ import annotations
 
-import base64
-import io
-import json
 import logging
 import os
 import re
-import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from chibi_meta import limits
 from chibi_meta.avatar import names
+from chibi_meta.avatar.gltf_read import MAX_FILE_BYTES, Reader, split_glb, triangles
 from chibi_meta.avatar.poses import HUMANOID_PARENT, REFERENCE_HIPS_HEIGHT, Pose, quat_matrix, quat_mul
 from chibi_meta.errors import MeshError, UsageError
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 256 * 1024 * 1024  # a GLB / glTF we agree to parse
-_DTYPE = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
-_NCOMP = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
-_NORM = {np.int8: 127.0, np.uint8: 255.0, np.int16: 32767.0, np.uint16: 65535.0}
-# required extensions that are read (or safe to ignore: texture transforms are drawn untransformed)
-_READ_EXTENSIONS = {"KHR_mesh_quantization", "EXT_texture_webp", "KHR_materials_unlit", "KHR_texture_transform"}
 _MIXAMO_PREFIX = re.compile(r"^mixamorig\d*[:_]", re.IGNORECASE)
 # VRM 0.x thumb names -> VRM 1.0 (0.x has no metacarpal; its proximal is 1.0's metacarpal)
 _VRM0_THUMB = {"ThumbProximal": "ThumbMetacarpal", "ThumbIntermediate": "ThumbProximal"}
@@ -58,141 +48,6 @@ def _polar(m: np.ndarray) -> np.ndarray:
         u[:, -1] *= -1
         r = u @ vt
     return r
-
-
-# --- reading the file --------------------------------------------------------------------------
-def split_glb(data: bytes) -> tuple[dict, bytes]:
-    """The glTF JSON and the binary chunk of a GLB (or of a .gltf JSON file: no binary chunk)."""
-    if len(data) > MAX_FILE_BYTES:
-        raise MeshError(f"file is {len(data)} bytes; at most {MAX_FILE_BYTES} are read")
-    if data[:4] == b"glTF":
-        if len(data) < 20:
-            raise MeshError("truncated GLB header")
-        _, version, length = struct.unpack_from("<4sII", data, 0)
-        if version != 2:
-            raise MeshError(f"GLB version {version}; only glTF 2.0 is supported")
-        length = min(length, len(data))
-        off, doc, binary = 12, None, b""
-        while off + 8 <= length:
-            clen, ctype = struct.unpack_from("<II", data, off)
-            chunk = data[off + 8 : off + 8 + clen]
-            if len(chunk) != clen:
-                raise MeshError("truncated GLB chunk")
-            if ctype == 0x4E4F534A and doc is None:
-                doc = chunk
-            elif ctype == 0x004E4942 and not binary:
-                binary = chunk
-            off += 8 + clen + (-clen % 4 if ctype != 0x4E4F534A else 0)
-        if doc is None:
-            raise MeshError("GLB without a JSON chunk")
-    elif data.lstrip()[:1] == b"{":
-        doc, binary = data, b""
-    else:
-        raise MeshError(f"not a GLB or glTF file (it starts with {data[:8]!r})")
-    try:
-        gltf = json.loads(bytes(doc).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise MeshError(f"not a GLB or glTF file (its JSON does not parse: {e})") from None
-    if not isinstance(gltf, dict) or not str(gltf.get("asset", {}).get("version", "")).startswith("2"):
-        raise MeshError("not a glTF 2.0 file (asset.version is not 2.x)")
-    unknown = sorted(set(gltf.get("extensionsRequired") or []) - _READ_EXTENSIONS)
-    if unknown:
-        raise MeshError(f"the file requires {', '.join(map(str, unknown))}, which chibi_meta cannot read "
-                        f"(it reads {', '.join(sorted(_READ_EXTENSIONS))})")  # fmt: skip
-    return gltf, binary
-
-
-def _data_uri(uri: str) -> bytes:
-    if not uri.startswith("data:") or ";base64," not in uri:
-        raise MeshError(f"external URI {uri[:60]!r}: only self-contained files (GLB, data URIs) are read")
-    try:
-        return base64.b64decode(uri.split(";base64,", 1)[1], validate=True)
-    except ValueError:
-        raise MeshError("malformed base64 data URI") from None
-
-
-class _Reader:
-    def __init__(self, gltf: dict, binary: bytes) -> None:
-        self.g = gltf
-        self.buffers: list[bytes] = []
-        for i, b in enumerate(gltf.get("buffers", [])):
-            data = _data_uri(b["uri"]) if "uri" in b else (binary if i == 0 else b"")
-            if len(data) < int(b.get("byteLength", 0)):
-                raise MeshError(f"buffer {i} holds {len(data)} bytes, less than its byteLength")
-            self.buffers.append(data)
-
-    def view(self, i: int) -> tuple[bytes, int, int, int | None]:
-        try:
-            v = self.g["bufferViews"][i]
-            buf = self.buffers[v["buffer"]]
-        except (IndexError, KeyError, TypeError):
-            raise MeshError(f"bufferView {i} is missing or names a missing buffer") from None
-        off, n = int(v.get("byteOffset", 0)), int(v["byteLength"])
-        if off < 0 or n < 0 or off + n > len(buf):
-            raise MeshError(f"bufferView {i} lies outside its buffer")
-        return buf, off, n, v.get("byteStride")
-
-    def _raw(self, view: int, offset: int, count: int, dtype: type, ncomp: int) -> np.ndarray:
-        buf, voff, vlen, stride = self.view(view)
-        item = np.dtype(dtype).itemsize
-        stride = int(stride or item * ncomp)
-        need = offset + (count - 1) * stride + item * ncomp if count else 0
-        if offset < 0 or need > vlen or stride < item * ncomp:
-            raise MeshError(f"accessor data lies outside bufferView {view}")
-        if count == 0:
-            return np.zeros((0, ncomp), dtype)
-        arr = np.ndarray((count, ncomp), dtype, buffer=buf, offset=voff + offset, strides=(stride, item))
-        return arr.copy()
-
-    def accessor(self, i: int) -> np.ndarray:
-        """Accessor ``i`` as an array (count, components): floats if float or normalized, else ints."""
-        try:
-            a = self.g["accessors"][i]
-            dtype, ncomp = _DTYPE[a["componentType"]], _NCOMP[a["type"]]
-            count = int(a["count"])
-        except (IndexError, KeyError, TypeError):
-            raise MeshError(f"accessor {i} is missing or malformed") from None
-        if count < 0 or count > 1 << 26:
-            raise MeshError(f"accessor {i} has an unusable count {count}")
-        if "bufferView" in a:
-            arr = self._raw(a["bufferView"], int(a.get("byteOffset", 0)), count, dtype, ncomp)
-        else:
-            arr = np.zeros((count, ncomp), dtype)
-        sp = a.get("sparse")
-        if sp:
-            try:
-                n, si, sv = int(sp["count"]), sp["indices"], sp["values"]
-                idx = self._raw(si["bufferView"], int(si.get("byteOffset", 0)), n, _DTYPE[si["componentType"]], 1)
-                val = self._raw(sv["bufferView"], int(sv.get("byteOffset", 0)), n, dtype, ncomp)
-            except (KeyError, TypeError, ValueError):
-                raise MeshError(f"sparse accessor {i} is malformed") from None
-            idx = idx[:, 0].astype(np.int64)
-            if n and (idx.min() < 0 or idx.max() >= count):
-                raise MeshError(f"sparse accessor {i} has indices outside [0, {count})")
-            arr[idx] = val
-        if a.get("normalized") and dtype in _NORM:
-            return np.maximum(arr.astype(np.float32) / _NORM[dtype], -1.0)
-        return arr.astype(np.float32) if dtype == np.float32 else arr
-
-    def image(self, i: int) -> np.ndarray | None:
-        try:
-            im = self.g["images"][i]
-            data = _data_uri(im["uri"]) if "uri" in im else None
-            if data is None:
-                buf, off, n, _ = self.view(im["bufferView"])
-                data = buf[off : off + n]
-        except (IndexError, KeyError, TypeError):
-            raise MeshError(f"image {i} is missing or malformed") from None
-        from PIL import Image
-
-        try:
-            with Image.open(io.BytesIO(data)) as pil:
-                if pil.width * pil.height > limits.MAX_IMAGE_PIXELS:
-                    raise MeshError(f"image {i} is {pil.width}x{pil.height}, over {limits.MAX_IMAGE_PIXELS} pixels")
-                return np.asarray(pil.convert("RGBA"))
-        except (OSError, ValueError) as e:
-            log.warning("image %d cannot be decoded (%s); drawing its material without it", i, e)
-            return None
 
 
 # --- what skin() returns -----------------------------------------------------------------------
@@ -242,19 +97,6 @@ class _Prim:
     material: int | None
 
 
-def _triangles(mode: int, idx: np.ndarray) -> np.ndarray:
-    if mode == 4:
-        return idx[: len(idx) // 3 * 3].reshape(-1, 3)
-    if mode in (5, 6) and len(idx) >= 3:
-        k = np.arange(len(idx) - 2)
-        if mode == 5:  # strip: every other triangle is flipped to keep the winding
-            a, b, c = idx[k], idx[k + 1 + (k % 2)], idx[k + 2 - (k % 2)]
-        else:  # fan
-            a, b, c = np.full_like(idx[k], idx[0]), idx[k + 1], idx[k + 2]
-        return np.stack([a, b, c], axis=1)
-    return np.zeros((0, 3), np.uint32)
-
-
 def vertex_normals(positions: np.ndarray, tris: np.ndarray) -> np.ndarray:
     """Area-weighted vertex normals of a triangle mesh (unit length; zero where undefined)."""
     p = positions[tris]
@@ -272,7 +114,7 @@ class Avatar:
     def __init__(self, data: bytes) -> None:
         gltf, binary = split_glb(bytes(data))
         self.gltf = gltf
-        r = _Reader(gltf, binary)
+        r = Reader(gltf, binary)
         nodes = gltf.get("nodes", [])
         if len(nodes) > 100_000:
             raise MeshError(f"{len(nodes)} nodes; at most 100000 are read")
@@ -426,7 +268,7 @@ class Avatar:
             raise MeshError("the humanoid map names a missing node")
         return bones, facing
 
-    def _material(self, r: _Reader, m: dict) -> Material:
+    def _material(self, r: Reader, m: dict) -> Material:
         pbr = m.get("pbrMetallicRoughness") or {}
         image, sampler, tex_coord = None, {}, 0
         bct = pbr.get("baseColorTexture")
@@ -460,7 +302,7 @@ class Avatar:
             unlit="KHR_materials_unlit" in (m.get("extensions") or {}),
         )
 
-    def _primitive(self, r: _Reader, p: dict) -> _Prim:
+    def _primitive(self, r: Reader, p: dict) -> _Prim:
         at = p.get("attributes") or {}
         if "POSITION" not in at:
             raise MeshError("a primitive has no POSITION")
@@ -505,7 +347,7 @@ class Avatar:
             raise MeshError(f"a primitive's indices reach past its {nv} vertices")
         nrm = attr("NORMAL", 3)
         return _Prim(pos, None if nrm is None else nrm.astype(np.float64), uv, col, jw[0], jw[1], targets,
-                     _triangles(int(p.get("mode", 4)), idx).astype(np.uint32), mat)  # fmt: skip
+                     triangles(int(p.get("mode", 4)), idx).astype(np.uint32), mat)  # fmt: skip
 
     # --- posing ---
     def _fold(self, rotations: Mapping[str, Iterable[float]]) -> dict[str, np.ndarray]:
