@@ -293,7 +293,7 @@ def _sample(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
 
 def test_atlas_regions(face):
     """What each part of the mesh samples: the swatches carry the flat colours, the front region is
-    the drawing itself, the back region is hair at the crown and the outline at the rim."""
+    the drawing itself, the back region is hair at the crown."""
     from chibi_meta.data.attributes import hair_rgb, skin_rgb
 
     img, attrs = face

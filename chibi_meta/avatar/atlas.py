@@ -16,7 +16,7 @@ Layout in UV (origin top-left, v down), in pixels at S = 256 (larger sizes scale
 The front is the generated texture itself (at S = 256 its native 128 px), its colours bled outward
 past the silhouette so the rim samples the drawing's outline. The back is made from the front:
 hair where the front shows hair, the nearest hair pixel (strands continue) where the front shows
-the face above the hairline, skin at the nape below it, and the outline kept along the rim (see
+the face above the hairline, skin at the nape below it, no outline of its own (see
 ``back_image``). Colours come from the attribute names when they are known and are measured on the
 texture otherwise. Encoding uses fixed settings, so the same request always gives the same bytes.
 """
@@ -246,8 +246,9 @@ def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int]
     Inside the silhouette ``mask`` (128x128): front pixels of the hair colour stay (strands go on);
     above the hairline the rest takes the nearest hair pixel; below it (the nape, for hair that ends
     above the chin; a bald head everywhere) skin. The hairline of a column is the lowest hair within
-    +-20 px, capped at NAPE_IMG unless hair reaches the chin nearby (long hair). The outline within
-    1.5 px of the rim is kept, so front and back meet at the same dark line.
+    +-20 px, capped at NAPE_IMG unless hair reaches the chin nearby (long hair). The outline is not
+    drawn on the back: the front's flat lip carries it, and a second dark ring on the back made a
+    dotted rim in back views and a thick stripe in side views.
     """
     from scipy import ndimage
 
@@ -284,9 +285,6 @@ def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int]
         w[(rgb[iy, ix].sum(-1) < 200) & ~is_hair] = 0.0  # the face's outline does not carry over
         hairs = rgb[iy, ix] * w[..., None] + flat * shade * (1.0 - w[..., None])
         out[back_hair] = hairs[back_hair]
-    rim = mask & ~ndimage.binary_erosion(mask, iterations=max(1, int(round(1.5 * r / 128))))
-    dark = rgb.sum(-1) < 200
-    out[rim & dark] = rgb[rim & dark]
     return _bleed(out, mask).astype(np.uint8)
 
 
