@@ -257,3 +257,30 @@ def test_export_thumbnails_resume(tmp_path):
     assert main(["export", "--seed", "4", "--out", str(one), "--texture-size", "256", "--thumbnails"]) == 0
     with Image.open(tmp_path / "one.png") as im:
         assert im.size == (render.THUMBNAIL_SIZE, render.THUMBNAIL_SIZE)
+
+
+def test_first_render_of_a_fresh_renderer_cuts_mask() -> None:
+    """The shaders are patched when the context opens; a MASK material built before that was drawn
+    opaque on a new renderer's first image."""
+    data, tex = _quad_glb()
+    with render.Renderer() as r:
+        centres = r.render_front_unlit(data, 64, (-0.5, -0.5, 0.5, 0.5))[4::8, 4::8]
+    keep = tex[..., 3] >= 128
+    assert (centres[..., 3][~keep] == 0).all() and (centres[..., 3][keep] == 255).all()
+
+
+def test_shared_renderer_survives_other_renderers_and_threads() -> None:
+    """Closing another renderer must not terminate the process's one EGL display, and a draw from
+    another thread must not leave the shared context current there (EGL_BAD_ACCESS afterwards)."""
+    import threading
+
+    data, _ = _quad_glb()
+    box = (-0.5, -0.5, 0.5, 0.5)
+    first = render.render_front_unlit(data, 32, box)
+    with render.Renderer() as other:
+        other.render_front_unlit(data, 32, box)
+    out: list[np.ndarray] = []
+    t = threading.Thread(target=lambda: out.append(render.render_front_unlit(data, 32, box)))
+    t.start()
+    t.join()
+    assert np.array_equal(out[0], first) and np.array_equal(render.render_front_unlit(data, 32, box), first)

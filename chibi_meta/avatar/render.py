@@ -141,7 +141,7 @@ class Renderer:
         """Free the GL context (idempotent)."""
         if self._gl is not None:
             try:
-                self._gl.delete()
+                _delete(self._gl)
             except Exception as e:  # noqa: BLE001 - freeing a dying context must not mask the real error
                 log.debug("freeing the GL context failed: %s", e)
             self._gl = None
@@ -174,6 +174,7 @@ class Renderer:
             except Exception as e:  # noqa: BLE001 - EGL/GL failures come as many exception types
                 raise MissingDependency(f"cannot open a headless OpenGL (EGL) context: {e}; {_INSTALL}") from None
             self._patch_shaders()
+            _release(self._gl)  # created current in this thread; the next draw may come from another
         self._gl.viewport_width, self._gl.viewport_height = width, height
         return self._gl
 
@@ -202,6 +203,8 @@ class Renderer:
         key = id(m)
         if key in self._materials:
             return self._materials[key]
+        if self._gl is None:  # the context patches the shaders, and MASK materials depend on that
+            self.start()
         pr = self._pyrender
         factor = np.asarray(m.base_color, dtype=np.float32)
         image, tex, mode = m.image, None, m.alpha_mode.upper()
@@ -262,7 +265,10 @@ class Renderer:
 
     def _draw(self, scene: object, width: int, height: int, flags: int) -> np.ndarray:
         gl = self._context(width, height)
-        color, _ = gl.render(scene, flags=flags | self._pyrender.RenderFlags.RGBA)
+        try:
+            color, _ = gl.render(scene, flags=flags | self._pyrender.RenderFlags.RGBA)
+        finally:
+            _release(gl)
         return np.ascontiguousarray(color)
 
     # --- public ---
@@ -372,6 +378,35 @@ class Renderer:
 
 _shared: Renderer | None = None
 _shared_lock = threading.Lock()
+
+
+def _release(gl: object) -> None:
+    """Make a pyrender EGL context current in no thread: a context current in one thread cannot be
+    made current in another (EGL_BAD_ACCESS), and the shared renderer serves whichever thread asks
+    (pyrender's own ``make_uncurrent`` does nothing on EGL)."""
+    display = getattr(getattr(gl, "_platform", None), "_egl_display", None)
+    if display is not None:
+        from OpenGL.EGL import EGL_NO_CONTEXT, EGL_NO_SURFACE, eglMakeCurrent
+
+        eglMakeCurrent(display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT)
+
+
+def _delete(gl: object) -> None:
+    """Free a pyrender offscreen context without ``eglTerminate``: the EGL display is one per device
+    and process, so pyrender's own ``delete`` would break every other renderer's context too."""
+    platform = getattr(gl, "_platform", None)
+    display, context = getattr(platform, "_egl_display", None), getattr(platform, "_egl_context", None)
+    if display is None or context is None:
+        gl.delete()  # type: ignore[attr-defined]
+        return
+    from OpenGL.EGL import eglDestroyContext
+
+    platform.make_current()  # type: ignore[union-attr]
+    gl._renderer.delete()  # type: ignore[attr-defined]
+    _release(gl)
+    eglDestroyContext(display, context)
+    # and pyrender's __del__ (which would eglTerminate the display) finds nothing left to free
+    platform._egl_context = platform._egl_display = None  # type: ignore[union-attr]
 
 
 def shared_renderer() -> Renderer:
