@@ -63,6 +63,8 @@ def run_talkinghead(out: Path, shot: Path) -> dict[str, dict]:
     """Export, then run tests/talkinghead/run.mjs on the three jobs; job name -> what the page reported."""
     if not shutil.which("node") or not (TH / "node_modules" / "@met4citizen" / "talkinghead").is_dir():
         pytest.skip("needs node and the packages of tests/talkinghead: npm ci --prefix tests/talkinghead")
+    if not (ROOT / "tests" / "js" / "node_modules" / "playwright-core").is_dir():  # run.mjs uses tests/js/harness.mjs
+        pytest.skip("needs the packages of tests/js: npm ci --prefix tests/js")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"needs Chromium at {CHROMIUM}")
     t0 = time.monotonic()

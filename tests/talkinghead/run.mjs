@@ -5,44 +5,21 @@
 // Serves page.html, this folder's node_modules and files_dir on 127.0.0.1 only; any request to
 // another host is aborted and reported. Prints one JSON line per job: what page.html reported, plus
 // console errors, the paths the page fetched and the remote requests it tried.
-import { createServer } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
-import { join, normalize, extname, dirname, sep } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch, safeJoin, serveFiles } from '../js/harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const spec = JSON.parse(await readFile(process.argv[2], 'utf8'));
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.glb': 'model/gltf-binary',
-  '.vrm': 'model/gltf-binary', '.json': 'application/json' };
-
-function safeJoin(root, rel) {
-  const p = normalize(join(root, decodeURIComponent(rel)));
-  return p === normalize(root) || p.startsWith(normalize(root) + sep) ? p : null;
-}
-const server = createServer(async (req, res) => {
-  const url = new URL(req.url, 'http://x');
-  let path = null;
-  if (url.pathname === '/favicon.ico') { res.writeHead(204); res.end(); return; }
-  if (url.pathname === '/page.html') path = join(here, 'page.html');
-  else if (url.pathname.startsWith('/node_modules/')) path = safeJoin(join(here, 'node_modules'), url.pathname.slice(14));
-  else if (url.pathname.startsWith('/files/')) path = safeJoin(spec.files_dir, url.pathname.slice(7));
-  try {
-    if (!path || !(await stat(path)).isFile()) throw new Error('nf');
-    res.writeHead(200, { 'content-type': TYPES[extname(path)] || 'application/octet-stream' });
-    res.end(await readFile(path));
-  } catch {
-    res.writeHead(404); res.end();
-  }
+const { server, port } = await serveFiles((p) => {
+  if (p === '/page.html') return join(here, 'page.html');
+  if (p.startsWith('/node_modules/')) return safeJoin(join(here, 'node_modules'), p.slice(14));
+  if (p.startsWith('/files/')) return safeJoin(spec.files_dir, p.slice(7));
+  return null;
 });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const origin = `http://127.0.0.1:${port}`;
+const browser = await launch(['--autoplay-policy=no-user-gesture-required']);
 async function runJob(job) {  // one page per job: its own console, requests and result
   const page = await browser.newPage({ viewport: { width: spec.width || 480, height: spec.height || 540 } });
   const consoleErrors = [], consoleLog = [], fetched = [], remote = [], notFound = [];
