@@ -240,7 +240,7 @@ def front_image(texture: np.ndarray) -> np.ndarray:
 
 
 def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int],
-               skin: tuple[int, int, int]) -> np.ndarray:  # fmt: skip
+               skin: tuple[int, int, int], front: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """The back of the head (RGB at the texture's size) made from the front drawing.
 
     Inside the silhouette ``mask`` (128x128): front pixels of the hair colour stay (strands go on);
@@ -257,7 +257,7 @@ def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int]
         from PIL import Image
 
         mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((r, r), Image.Resampling.NEAREST)) > 0
-    rgb = front_image(texture).astype(np.float32)
+    rgb = (front_image(texture) if front is None else front).astype(np.float32)
     hair_c, skin_c = np.asarray(hair, np.float32), np.asarray(skin, np.float32)
     dh = np.minimum(np.abs(rgb - hair_c).sum(-1), np.abs(rgb - 0.72 * hair_c).sum(-1))
     ds = np.abs(rgb - skin_c).sum(-1)
@@ -289,9 +289,11 @@ def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int]
 
 
 def compose_head(texture: np.ndarray, attributes: Mapping[str, str], size: int, mask: np.ndarray,
-                 patches: Sequence[tuple[str, int, np.ndarray]] = ()) -> np.ndarray:  # fmt: skip
+                 patches: Sequence[tuple[str, int, np.ndarray]] = (),
+                 front: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """The (size, size, 3) uint8 atlas of a procedural avatar (see the layout). ``patches``:
-    (part, slot index, RGB image) of the face states."""
+    (part, slot index, RGB image) of the face states; ``front``: ``front_image(texture)`` if the
+    caller has it already."""
     from PIL import Image
 
     def put(img: np.ndarray, u0: float, v0: float, du: float, dv: float) -> None:
@@ -304,8 +306,9 @@ def compose_head(texture: np.ndarray, attributes: Mapping[str, str], size: int, 
     cols = colours(texture, attributes)
     out = np.empty((size, size, 3), np.uint8)
     out[:] = cols["skin"]
-    put(front_image(texture), 0.0, 0.0, 0.5, 0.5)
-    put(back_image(texture, mask, cols["hair"], cols["skin"]), 0.5, 0.0, 0.25, 0.25)
+    front = front_image(texture) if front is None else front
+    put(front, 0.0, 0.0, 0.5, 0.5)
+    put(back_image(texture, mask, cols["hair"], cols["skin"], front), 0.5, 0.0, 0.25, 0.25)
     for k, name in enumerate(SWATCHES):
         u0 = _SWATCH_ORIGIN[0] + (k % 2) * _SWATCH_SIZE[0]
         v0 = _SWATCH_ORIGIN[1] + (k // 2) * _SWATCH_SIZE[1]

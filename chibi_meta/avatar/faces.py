@@ -233,14 +233,15 @@ class FaceSheet:
         return cls(np.zeros((0, y1 - y0, x1 - x0, 4), np.uint8), frozenset())
 
 
-def patch_images(texture: np.ndarray, sheet: FaceSheet,
-                 keys: Sequence[tuple[str, int]]) -> list[np.ndarray]:  # fmt: skip
-    """The RGB image of each patch ``keys`` (part, variant) from the neutral ``texture`` (128 px)."""
+def patch_images(texture: np.ndarray, sheet: FaceSheet, keys: Sequence[tuple[str, int]],
+                 front: np.ndarray | None = None) -> list[np.ndarray]:  # fmt: skip
+    """The RGB image of each patch ``keys`` (part, variant) from the neutral ``texture`` (128 px);
+    ``front``: ``atlas.front_image(texture)`` if the caller has it already."""
     from chibi_meta.avatar.atlas import front_image
 
     if not keys:
         return []
-    front = front_image(texture)
+    front = front_image(texture) if front is None else front
     out: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(keys)
     sy, sx = SHEET_BOX[0], SHEET_BOX[2]
     for part in dict.fromkeys(p for p, _ in keys):
@@ -312,7 +313,7 @@ def _part_mesh(head: HeadMesh, part: str, px: float) -> tuple[np.ndarray, np.nda
     p = head.positions[vid].copy()
     p[:, 2] -= HIDE_M / px  # pixel z is toward the viewer, like world z
     q = inv.reshape(-1, 4)
-    tris = np.concatenate([q[:, [0, 3, 2]], q[:, [0, 2, 1]]]) if len(q) else np.zeros((0, 3), np.int64)
+    tris = np.concatenate([q[:, [0, 3, 2]], q[:, [0, 2, 1]]])
     # front UVs are planar: a rim node snapped onto the contour keeps its own spot
     return p, head.normals[vid], p[:, :2] - (x0, y0), tris
 

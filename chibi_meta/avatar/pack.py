@@ -58,9 +58,10 @@ def _procedural(texture: np.ndarray, attrs: Mapping[str, str], size: int, sheet:
     keys = faces.needed_keys(names, set(sheet.parts)) if len(sheet.images) else ()
     patches = faces.build_patches(head, keys, procedural.PX) if keys else None
     slots = procedural.slot_index(keys)
-    imgs = faces.patch_images(texture, sheet, keys)
+    front = atlas.front_image(texture)
+    imgs = faces.patch_images(texture, sheet, keys, front)
     image = atlas.compose_head(texture, attrs, size, head.mask,
-                               [(k[0], slots[k], im) for k, im in zip(keys, imgs, strict=True)])  # fmt: skip
+                               [(k[0], slots[k], im) for k, im in zip(keys, imgs, strict=True)], front)  # fmt: skip
     base = procedural.with_head(procedural.outfit_base(attrs["outfit"]), head, patches, names)
     return base, image
 
