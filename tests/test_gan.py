@@ -217,6 +217,21 @@ def test_regions_equal_the_same_pixels_of_a_full_pass() -> None:
             assert np.abs(regions[:, j].astype(np.int16) - crop).max() <= 1, (psi, o)
 
 
+def test_face_sheets_are_batch_independent() -> None:
+    """A seed's face sheet is the same bytes alone and inside a batch of sheets (which spans several
+    of generate_regions' fixed-size passes, with the seed's rows at another offset in them)."""
+    from chibi_meta.avatar import faces
+
+    gen = TextureGenerator.load(None)
+    variants = faces.variants_for(gen.schema.names)
+    seeds = [7, 8, 9, 10]
+    attrs = [gen.resolve(s) for s in seeds]
+    batch = gen.generate_regions(seeds, attrs, variants, faces.SHEET_BOX)
+    for i in (0, 2):
+        alone = gen.generate_regions(seeds[i : i + 1], attrs[i : i + 1], variants, faces.SHEET_BOX)
+        assert np.array_equal(alone[0], batch[i]), i
+
+
 def test_pickled_and_corrupt_checkpoints_are_refused(tmp_path: Path, tiny_model: Path) -> None:
     pkl = tmp_path / "evil.safetensors"
     torch.save({"w": torch.zeros(2)}, pkl)

@@ -198,8 +198,8 @@ def clear_of_body(pos: np.ndarray, outfit: str) -> np.ndarray:
     if not low.any():
         return pos
     pos = pos.copy()
-    key = np.round(pos[low, :2] / 1e-5).astype(np.int64)
-    _, group = np.unique(key, axis=0, return_inverse=True)
+    key = np.round(pos[low, :2] / 1e-5).astype(np.int64)  # 10 um cells; |x|, |y| < 2 m
+    _, group = np.unique(key[:, 0] * (1 << 32) + key[:, 1], return_inverse=True)
     group = group.ravel()
     sub = pos[low]
     push = np.zeros(group.max() + 1)
@@ -279,8 +279,10 @@ def _targets(buf: _Buffer, n: int, nh: int, patches: Patches | None, names: Sequ
     cache: dict[tuple, int] = {}
     out = []
     index = {k: i for i, k in enumerate(patches.keys)} if patches is not None else {}
+    if patches is not None:  # build_patches appends each patch's vertices as one run, in key order
+        start = np.searchsorted(patches.slot, np.arange(len(patches.keys) + 1))
     for name in names:
-        parts = tuple((p, v, sc) for p, v, sc in faces.TARGETS.get(name, ()) if (p, v) in index)
+        parts = tuple(sorted((index[(p, v)], sc) for p, v, sc in faces.TARGETS.get(name, ()) if (p, v) in index))
         if not parts:
             if zero is None:
                 zero = len(buf.doc["accessors"])
@@ -289,17 +291,10 @@ def _targets(buf: _Buffer, n: int, nh: int, patches: Patches | None, names: Sequ
             out.append(zero)
             continue
         if parts not in cache:
-            ids, vals = [], []
-            for p, v, sc in parts:
-                k = index[(p, v)]
-                sel = np.flatnonzero(patches.slot == k)  # type: ignore[union-attr]
-                ids.append(nh + sel)
-                d = np.zeros((len(sel), 3))
-                d[:, 2] = patches.show[k] * sc  # type: ignore[union-attr]
-                vals.append(d)
-            idx = np.concatenate(ids)
-            order = np.argsort(idx, kind="stable")
-            idx, val = idx[order], np.concatenate(vals)[order].astype(np.float32)
+            idx = np.concatenate([np.arange(nh + start[k], nh + start[k + 1]) for k, _ in parts])
+            val = np.zeros((len(idx), 3), np.float32)
+            val[:, 2] = np.concatenate([np.full(start[k + 1] - start[k], patches.show[k] * sc)  # type: ignore[union-attr]
+                                        for k, sc in parts])  # fmt: skip
             full_min = np.minimum(val.min(0), 0.0)
             full_max = np.maximum(val.max(0), 0.0)
             itype = np.uint16 if n <= 65535 else np.uint32
