@@ -305,3 +305,37 @@ def test_deformation_over_the_pose_set(exported):
     )
     inside = {k: (e["head_inside"], e["head_entered"]) for k, e in report["poses"].items() if e["head_inside"]}
     assert not inside, f"head vertices inside the body (all, new since rest): {inside}\n{text}"
+
+
+# --- long hair ---------------------------------------------------------------------------------
+# Long hair is rigid to the head and moved back just clear of the body (procedural.clear_of_body).
+# These three avatars had hair inside the raised arms (24 and 39 vertices) or the hood (1, at rest),
+# and their hair reached 6.0, 1.9 and 15.1 cm behind the back of the head (a fin in side views),
+# before the clearance kept the head turns (A-pose) and the raised arms (head still) apart.
+LONG_HAIR = [(40004, "long05", "tshirt_shorts"), (40007, "long04", "dress"), (40008, "long09", "hoodie_trousers")]
+FIN_MAX_M = {40004: 0.01, 40007: 0.01, 40008: 0.09}  # measured 0.0, 0.0 and 8.2 cm (the hood's sweep)
+
+
+def hair_behind_head(av: Avatar) -> float:
+    """How far (m) the head's parts below the chin reach behind the back of the head above it."""
+    p = np.concatenate([q.positions for q in av.skin()["AvatarHead"]])
+    top, low = p[p[:, 1] > 0.56], p[p[:, 1] < 0.5]
+    return max(0.0, float(top[:, 2].min() - low[:, 2].min())) if len(low) else 0.0
+
+
+@pytest.mark.parametrize("seed,hair,outfit", LONG_HAIR)
+def test_long_hair_clears_the_body_in_every_pose(seed, hair, outfit, tmp_path):
+    from chibi_meta.avatar.deform import deformation_report, summary
+    from chibi_meta.cli import main
+
+    path = tmp_path / f"chibi-{seed}.glb"
+    assert main(["export", "--seed", str(seed), "--attr", f"hair_style={hair}", "--attr", f"outfit={outfit}",
+                 "--out", str(path), "--texture-size", "256"]) == 0  # fmt: skip
+    data = path.read_bytes()
+    report = deformation_report(data)
+    inside = {k: e["head_inside"] for k, e in report["poses"].items() if e["head_inside"]}
+    assert report["head_inside_rest"] == 0 and not inside, summary(report)
+    assert min(e["within"] for e in report["poses"].values()) >= 0.99, summary(report)
+    fin = hair_behind_head(Avatar(data))
+    print(f"\n{seed} {hair} {outfit}: hair reaches {fin * 100:.1f} cm behind the back of the head")
+    assert fin <= FIN_MAX_M[seed], fin

@@ -77,9 +77,10 @@ def _smin(a: np.ndarray, b: np.ndarray, k: float = SMOOTH_K) -> np.ndarray:
     return b + (a - b) * h - k * h * (1.0 - h)
 
 
-def sdf(p: np.ndarray, outfit: str) -> np.ndarray:
-    """Signed distance (approximately, metres; negative inside) to the rest-pose body of ``outfit``."""
-    return _sdf(np.asarray(p, np.float64), check_outfit(outfit))
+def sdf(p: np.ndarray, outfit: str, arms_deg: float = 0.0) -> np.ndarray:
+    """Signed distance (approximately, metres; negative inside) to the rest-pose body of ``outfit``,
+    or with both arms raised ``arms_deg`` above level (negative: lowered, -40 is the A-pose)."""
+    return _sdf(np.asarray(p, np.float64), check_outfit(outfit), arms_deg)
 
 
 def _arm(p: np.ndarray, sx: float) -> np.ndarray:
@@ -94,28 +95,30 @@ def _arm(p: np.ndarray, sx: float) -> np.ndarray:
     return _smin(d, _smin(hand, thumb, 0.008), 0.012)
 
 
+def _arm_frame(p: np.ndarray, sx: float, degrees: float) -> np.ndarray:
+    """``p`` in the rest frame of the arm ``sx`` raised ``degrees`` about its shoulder joint (LeftArm / RightArm)."""
+    if degrees == 0.0:
+        return p
+    c = np.array(rig.POSITIONS["LeftArm"]) * [sx, 1, 1]
+    a = np.radians(-degrees * sx)  # rotate the point back: the arm's frame at rest
+    q = p - c
+    x, y = q[..., 0] * np.cos(a) - q[..., 1] * np.sin(a), q[..., 0] * np.sin(a) + q[..., 1] * np.cos(a)
+    return np.stack([x, y, q[..., 2]], -1) + c
+
+
 def raised_arms_sdf(p: np.ndarray, degrees: float) -> np.ndarray:
-    """Both arms raised ``degrees`` above the T-pose about their shoulder joints (LeftArm / RightArm)."""
-    out = None
-    for sx in (1.0, -1.0):
-        c = np.array(rig.POSITIONS["LeftArm"]) * [sx, 1, 1]
-        a = np.radians(-degrees * sx)  # rotate the point back: the arm's frame at rest
-        q = p - c
-        x, y = q[..., 0] * np.cos(a) - q[..., 1] * np.sin(a), q[..., 0] * np.sin(a) + q[..., 1] * np.cos(a)
-        r = np.stack([x, y, q[..., 2]], -1) + c
-        d = _arm(r, sx)
-        out = d if out is None else np.minimum(out, d)
-    return out  # type: ignore[return-value]
+    """Both arms alone, raised ``degrees`` above the T-pose about their shoulder joints."""
+    return np.minimum(_arm(_arm_frame(p, 1.0, degrees), 1.0), _arm(_arm_frame(p, -1.0, degrees), -1.0))
 
 
-def _sdf(p: np.ndarray, outfit: str) -> np.ndarray:
+def _sdf(p: np.ndarray, outfit: str, arms_deg: float = 0.0) -> np.ndarray:
     P = {k: np.array(v) for k, v in rig.POSITIONS.items()}
     d = _round_cone(p, (0, 0.245, 0), (0, 0.40, 0), 0.088, 0.070, zscale=0.80)  # torso
     d = _smin(d, _ellipsoid(p, (0, 0.228, 0.0), (0.090, 0.052, 0.072)))  # seat
     neck = np.maximum(_round_cone(p, (0, 0.40, 0), (0, 0.53, 0), 0.037, 0.028), p[..., 1] - NECK_TOP)
     d = _smin(d, neck, 0.02)  # the neck: flat-topped just under the chin, so no gap shows below it
     for sx in (1.0, -1.0):
-        d = _smin(d, _arm(p, sx))
+        d = _smin(d, _arm(_arm_frame(p, sx, arms_deg), sx))
         hip, knee, ankle = (P[k] * [sx, 1, 1] for k in ("LeftUpLeg", "LeftLeg", "LeftFoot"))
         d = _smin(d, _round_cone(p, tuple(hip + [0, 0.01, 0]), tuple(knee), 0.043, 0.033), 0.03)
         d = _smin(d, _round_cone(p, tuple(knee), tuple(ankle + [0, 0.01, 0]), 0.033, 0.029), 0.012)

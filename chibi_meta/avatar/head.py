@@ -41,7 +41,8 @@ FULL_COVERAGE = 0.97  # at or above this share of the square: no silhouette to u
 FALLBACK = "ellipse"  # what a full or fragmented alpha gets
 JACOBI_SWEEPS = 8  # relaxation sweeps after each prolongation
 COARSE_GRID = 16  # the grid solved exactly
-DRAPE_SLOPE = 1.3  # px back per px down, below drape_below (long hair falls behind the neck)
+DRAPE_SLOPE = 0.3  # px back per px down, below drape_below: long hair hangs, tilted a little back;
+# procedural.clear_of_body moves it just clear of the body (1.3 made every long hair a fin in side views)
 DRAPE_SOFT = 10.0  # px over which the bend eases in
 DRAPE_THIN = 0.55  # how much thinner the hanging parts get
 SNAP_MAX = 0.8  # cells: how far a rim node may move onto the contour

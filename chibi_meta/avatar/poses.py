@@ -11,7 +11,7 @@ Animation's hips track. Bones a pose does not name stay at rest.
 
 ``POSES`` holds the fixed poses, :func:`walk_phases` samples the walk clip of
 ``chibi_meta.avatar.clips`` and :func:`pose_set` is the deformation pose set of the avatar checks:
-A-pose, arms up, sitting, 8 phases of the walk, head turned 60 degrees left and right.
+A-pose, arms up, sitting, 8 phases of the walk, head turned 60 degrees left and right (in the A-pose).
 """
 
 from __future__ import annotations
@@ -136,8 +136,10 @@ POSES: dict[str, Pose] = {
         },
         hips_offset=(0.0, -SIT_DROP, 0.0),
     ),
-    "head_left60": Pose(_head_yaw(60.0)),
-    "head_right60": Pose(_head_yaw(-60.0)),
+    # the head turns in the stance that clips turn it in, arms down (the A-pose), not in the bind
+    # pose: level arms make shoulder-length hair that turns with the head sweep through them
+    "head_left60": Pose({**_arms(40.0), **_head_yaw(60.0)}),
+    "head_right60": Pose({**_arms(40.0), **_head_yaw(-60.0)}),
 }
 
 

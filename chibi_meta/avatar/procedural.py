@@ -35,10 +35,13 @@ from chibi_meta.avatar.names import VRM_PRESETS
 PX = 0.5 / 128  # metres per texture pixel (at 128 px)
 HEAD_Z = 0.0  # the head's mid plane, metres
 HAIR_CLEARANCE_M = 0.010  # hanging hair keeps this far from the body in every pose of the pose set
-HEAD_CLEAR_DEG = 60.0  # ... with the head turned this far either way
+HEAD_CLEAR_DEG = 60.0  # ... with the head turned this far either way (in the A-pose, as poses.py turns it)
+ARMS_DOWN_DEG = 40.0  # the A-pose's arms below level (poses "a", "head_left60", "head_right60")
 ARMS_CLEAR_DEG = 50.0  # ... and the arms raised this far above level (poses "arms_up")
 CLEAR_STEP = 0.008  # metres: the grid of that clearance field
-_CLEAR_LO, _CLEAR_HI = (-0.34, 0.37, -0.34), (0.34, 0.54, 0.18)
+CLEAR_ROUNDS = 30  # at most this many pushes (a node pushed through the hood or an arm needs ~15)
+ARM_REACH_Y = 0.62  # m: the raised arms reach head nodes below this (the hair beside the face)
+_CLEAR_LO, _CLEAR_HI = (-0.34, 0.37, -0.34), (0.34, 0.64, 0.18)
 BODY_NODE, HEAD_NODE = 1 + len(rig.NAMES), 2 + len(rig.NAMES)
 FLOAT, UNSIGNED_BYTE, UNSIGNED_SHORT, UNSIGNED_INT = 5126, 5121, 5123, 5125
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
@@ -156,62 +159,68 @@ def head_world(head: HeadMesh | Patches) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=len(body.OUTFITS))
 def _hair_clearance(outfit: str) -> tuple[np.ndarray, np.ndarray]:
-    """The distance field that hanging hair must keep clear of, on a grid (cached per outfit): the
-    rest-pose body, the arms raised ARMS_CLEAR_DEG, both swept by the head turning +-HEAD_CLEAR_DEG
-    (the hair turns with the head), so the hair clears them in every pose of the pose set."""
+    """Distance fields that the head must keep clear of, on one grid (cached per outfit), one per
+    kind of pose of the pose set, stacked on the last axis: [0] the body in the A-pose (arms
+    ARMS_DOWN_DEG below level) swept by the head turning +-HEAD_CLEAR_DEG (the hair turns with the
+    head), [1] the rest-pose body and the body with the arms raised ARMS_CLEAR_DEG (the head still).
+    The poses are kept apart: one field of both at once (raised or level arms swept by head turns,
+    poses no clip makes) pushed shoulder-length hair up to 15 cm behind the back, a fin in side views."""
     axes = [np.arange(lo, hi + 1e-9, CLEAR_STEP) for lo, hi in zip(_CLEAR_LO, _CLEAR_HI, strict=True)]
     p = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
     head = np.array(rig.POSITIONS["Head"])
-    field = None
+    turn = None
     for deg in np.linspace(-HEAD_CLEAR_DEG, HEAD_CLEAR_DEG, 5):
         a = np.radians(deg)
         q = p - head
         r = np.stack([q[..., 0] * np.cos(a) + q[..., 2] * np.sin(a), q[..., 1],
                       -q[..., 0] * np.sin(a) + q[..., 2] * np.cos(a)], -1) + head  # fmt: skip
-        d = np.minimum(body.sdf(r, outfit), body.raised_arms_sdf(r, ARMS_CLEAR_DEG))
-        field = d if field is None else np.minimum(field, d)
-    return np.asarray(_CLEAR_LO), field  # type: ignore[return-value]
+        d = body.sdf(r, outfit, -ARMS_DOWN_DEG)
+        turn = d if turn is None else np.minimum(turn, d)
+    up = np.minimum(body.sdf(p, outfit), body.sdf(p, outfit, ARMS_CLEAR_DEG))
+    return np.asarray(_CLEAR_LO), np.stack([turn, up], -1)  # type: ignore[list-item]
 
 
 def _clearance(pos: np.ndarray, outfit: str) -> np.ndarray:
+    """(N, 2) distances of ``pos`` in the fields of ``_hair_clearance`` (trilinear; 1 m outside its grid)."""
+    from scipy import ndimage
+
     lo, field = _hair_clearance(outfit)
     f = (pos - lo) / CLEAR_STEP
-    i = np.clip(np.floor(f).astype(np.int64), 0, np.array(field.shape) - 2)
-    t = np.clip(f - i, 0.0, 1.0)
-    out = np.zeros(len(pos))
-    for dx in (0, 1):
-        for dy in (0, 1):
-            for dz in (0, 1):
-                wx = t[:, 0] if dx else 1 - t[:, 0]
-                wy = t[:, 1] if dy else 1 - t[:, 1]
-                wz = t[:, 2] if dz else 1 - t[:, 2]
-                w = wx * wy * wz
-                out += w * field[i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz]
+    k = np.repeat(np.arange(field.shape[-1]), len(pos))
+    coords = np.concatenate([np.tile(f, (field.shape[-1], 1)), k[:, None]], 1).T
+    out = ndimage.map_coordinates(field, coords, order=1, mode="nearest").reshape(field.shape[-1], -1).T
     inside = np.all((pos >= lo) & (pos <= np.asarray(_CLEAR_HI)), axis=1)
-    return np.where(inside, out, 1.0)
+    return np.where(inside[:, None], out, 1.0)
 
 
 def clear_of_body(pos: np.ndarray, outfit: str) -> np.ndarray:
-    """Hair below the chin moved back (-Z), node by node (front and back together), until it keeps
-    HAIR_CLEARANCE_M from the body in every pose of the pose set (``_hair_clearance``)."""
-    low = pos[:, 1] < rig.CHIN_Y + 0.03  # the jaw line too
-    if not low.any():
+    """Head nodes moved back (-Z), node by node (front and back together), until they keep
+    HAIR_CLEARANCE_M from the body in every pose of the pose set: hair below the chin (and the jaw
+    line) in the head turns, and everything up to ARM_REACH_Y (hair beside the face) from the
+    raised arms (``_hair_clearance``)."""
+    reach = pos[:, 1] < ARM_REACH_Y
+    if not reach.any():
         return pos
     pos = pos.copy()
-    key = np.round(pos[low, :2] / 1e-5).astype(np.int64)  # 10 um cells; |x|, |y| < 2 m
+    key = np.round(pos[reach, :2] / 1e-5).astype(np.int64)  # 10 um cells; |x|, |y| < 2 m
     _, group = np.unique(key[:, 0] * (1 << 32) + key[:, 1], return_inverse=True)
     group = group.ravel()
-    sub = pos[low]
+    sub = pos[reach]
+    low = sub[:, 1] < rig.CHIN_Y + 0.03  # the jaw line too
     push = np.zeros(group.max() + 1)
-    for _ in range(10):
-        p = sub.copy()
-        p[:, 2] -= push[group]
-        need = HAIR_CLEARANCE_M - _clearance(p, outfit)
-        if not (need > 1e-4).any():
+    todo = np.arange(len(sub))  # the nodes of groups still being pushed (the others stay put)
+    for _ in range(CLEAR_ROUNDS):
+        p = sub[todo]
+        p[:, 2] -= push[group[todo]]
+        d = _clearance(p, outfit)
+        need = HAIR_CLEARANCE_M - np.where(low[todo], d.min(1), d[:, 1])
+        short = need > 1e-4
+        if not short.any():
             break
-        np.maximum.at(push, group, push[group] + np.maximum(need, 0.0) * 1.2)
+        np.maximum.at(push, group[todo[short]], push[group[todo[short]]] + need[short] * 1.2 + 0.001)
+        todo = todo[np.isin(group[todo], group[todo[short]])]
     sub[:, 2] -= push[group]
-    pos[low] = sub
+    pos[reach] = sub
     return pos
 
 
