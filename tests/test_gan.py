@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from chibi_meta.errors import ModelError
+from chibi_meta.errors import ModelError, UsageError
 from chibi_meta.gan import checkpoint, loss
 from chibi_meta.gan.api import TextureGenerator, export_generator
 from chibi_meta.gan.training import Trainer, TrainOptions
@@ -42,6 +42,34 @@ def test_two_training_steps_on_cpu_change_weights(small_dataset: Path, tmp_path:
     assert any(not torch.equal(d_before[k], v) for k, v in tr.D.state_dict().items())
     assert tr.step == 2 and tr.nimg == 16
     assert json.loads((tmp_path / "run" / "options.json").read_text())["batch"] == 8
+
+
+def test_fine_tune_starts_from_a_generator_and_can_hold_it(small_dataset: Path, tmp_path: Path) -> None:
+    """--init-generator: G and G_ema start from a generator file, D fresh; --freeze-g-kimg keeps G
+    fixed while D learns; a generator of another network or attribute set is refused by name."""
+    first = Trainer(_opts(small_dataset, tmp_path / "a"))
+    first.train_step()
+    src = tmp_path / "g.safetensors"
+    export_generator(src, first.G_ema, first.ds.schema, first.model_info())
+    want = TextureGenerator.load(src).G.state_dict()
+    tr = Trainer(_opts(small_dataset, tmp_path / "b", init_generator=str(src), freeze_g_kimg=0.016))
+    for net in (tr.G, tr.G_ema):
+        assert all(torch.equal(v, want[k]) for k, v in net.state_dict().items())
+    d0 = {k: v.clone() for k, v in tr.D.state_dict().items()}
+    tr.train_step()
+    tr.train_step()  # 16 images: still frozen
+    assert all(torch.equal(v, want[k]) for k, v in tr.G.state_dict().items())
+    assert any(not torch.equal(d0[k], v) for k, v in tr.D.state_dict().items())
+    tr.train_step()  # past the freeze: G moves
+    assert any(not torch.equal(v, want[k]) for k, v in tr.G.state_dict().items())
+    other = {**TINY, "w_dim": 16}
+    with pytest.raises(UsageError, match="network"):
+        Trainer(_opts(small_dataset, tmp_path / "c", init_generator=str(src), net=other))
+    with pytest.raises(UsageError, match="no such file"):
+        _opts(small_dataset, tmp_path / "d", init_generator=str(tmp_path / "nope.safetensors")).validate()
+    r = run_cli("train", "--data", str(small_dataset), "--out", str(tmp_path / "e"), "--kimg", "1",
+                "--freeze-g-kimg", "-1")  # fmt: skip
+    assert r.returncode == 2 and "--freeze-g-kimg" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_class_balanced_aux_loss() -> None:

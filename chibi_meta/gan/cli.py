@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     t.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard event files")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--init-generator", metavar="FILE",
+                   help="fine-tune: start G from this generator file (same network and attributes; D starts fresh)")
+    t.add_argument("--freeze-g-kimg", type=float, default=0.0,
+                   help="keep G fixed for the first K kimg while D warms up (default 0)")
     t.set_defaults(func=_train)
     register_use(sub)
 
@@ -47,7 +51,7 @@ def _train(args: argparse.Namespace) -> int:
         ema_kimg=args.ema_kimg,
         snapshot_minutes=args.snapshot_minutes, metrics_minutes=args.metrics_minutes, seed=args.seed,
         device=args.device, threads=args.threads, tensorboard=not args.no_tensorboard,
-        progress=not args.no_progress,
+        progress=not args.no_progress, init_generator=args.init_generator, freeze_g_kimg=args.freeze_g_kimg,
     )
     train(opt, resume=args.resume)
     return 0

@@ -65,6 +65,8 @@ class TrainOptions:
     tensorboard: bool = True
     progress: bool = True
     net: dict = field(default_factory=dict)
+    init_generator: str | None = None  # a fresh run starts G and G_ema from this generator file
+    freeze_g_kimg: float = 0.0  # G is not updated for this long (D warms up on a trained G)
 
     def validate(self) -> None:
         if self.minutes is None and self.kimg is None:
@@ -75,6 +77,10 @@ class TrainOptions:
                 raise UsageError(f"--{name} must be > 0, got {v}")
         if self.batch < 2 or self.batch > 4096:
             raise UsageError(f"--batch must be in [2, 4096], got {self.batch}")
+        if not 0 <= self.freeze_g_kimg < 1e6:
+            raise UsageError(f"--freeze-g-kimg must be in [0, 1e6), got {self.freeze_g_kimg}")
+        if self.init_generator is not None and not Path(self.init_generator).is_file():
+            raise UsageError(f"--init-generator {self.init_generator}: no such file")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -134,6 +140,8 @@ class Trainer:
             if (self.out / "checkpoint.safetensors").exists():
                 raise UsageError(f"{self.out} already holds a run; pass --resume to continue it or choose a new --out")
             atomic_write_text(self.out / "options.json", json.dumps(asdict(opt), indent=1, sort_keys=True) + "\n")
+        if not resume and opt.init_generator:
+            self._init_generator(Path(opt.init_generator))
         self.G_ddp = DDP(self.G) if self.world > 1 else self.G
         self.D_ddp = DDP(self.D) if self.world > 1 else self.D
         self.amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else None
@@ -141,6 +149,23 @@ class Trainer:
         self.grid_c = self.labels[torch.randint(0, len(self.labels), (64,), generator=torch.Generator().manual_seed(7))]
         log.info("G %.2fM params, D %.2fM params, %d images, device %s, world %d",
                  count_params(self.G) / 1e6, count_params(self.D) / 1e6, len(self.ds), self.device, self.world)
+
+    def _init_generator(self, path: Path) -> None:
+        """Fine-tuning: G and G_ema start from a generator file (its EMA weights) of the same
+        network and attributes; D, the optimizers and the counters start fresh."""
+        from chibi_meta.gan.api import TextureGenerator
+
+        src = TextureGenerator.load(path)
+        if src.G.cfg.to_json() != self.G.cfg.to_json():
+            raise UsageError(f"--init-generator {path}: its network {src.G.cfg.to_json()} differs from this "
+                             f"run's {self.G.cfg.to_json()} (same --net and dataset size needed)")  # fmt: skip
+        if src.schema.to_json() != self.ds.schema.to_json():
+            raise UsageError(f"--init-generator {path}: its attributes differ from the dataset's "
+                             f"({', '.join(src.schema.names)} vs {', '.join(self.ds.schema.names)})")  # fmt: skip
+        state = src.G.state_dict()
+        self.G.load_state_dict(state)
+        self.G_ema.load_state_dict(state)
+        log.info("G and G_ema start from %s (%s)", path, src.model_id)
 
     # -- data --------------------------------------------------------------------------------
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -193,6 +218,10 @@ class Trainer:
         stats["loss/D"] = float(l_d.detach())
         stats["D/real"] = float(logits[:n].detach().mean())
         stats["D/fake"] = float(logits[n:].detach().mean())
+        self.step += 1
+        self.nimg += self.opt.batch
+        if self.nimg <= self.opt.freeze_g_kimg * 1000:  # D warms up on the trained G first
+            return stats
         # G step: gradients reach G through the (unwrapped, frozen) D.
         c = self.uniform_labels(n) if self.opt.balanced_g_labels else self.fake_labels(n)
         z = torch.randn(n, zdim, generator=self.rng).to(self.device)
@@ -210,8 +239,6 @@ class Trainer:
         self.D.requires_grad_(True)
         stats["loss/G"] = float(l_g.detach())
         # EMA of G, half-life ema_kimg (ramped up early in training).
-        self.step += 1
-        self.nimg += self.opt.batch
         ema_nimg = self.opt.ema_kimg * 1000
         if self.opt.ema_rampup:
             ema_nimg = min(ema_nimg, self.nimg * self.opt.ema_rampup)
