@@ -239,14 +239,14 @@ def with_head(base: BaseMesh, head: HeadMesh, patches: Patches | None = None,
     if patches is not None and len(patches.positions):
         ppos, pnrm = head_world(patches)  # type: ignore[arg-type]
         slots = slot_index(patches.keys)
+        # per patch: its slot (u0, v0, du, dv) and box size (w, h); then per vertex through its slot
+        per = np.array([(*atlas.patch_slot(k[0], slots[k]), faces.PARTS[k[0]][3] - faces.PARTS[k[0]][2],
+                         faces.PARTS[k[0]][1] - faces.PARTS[k[0]][0]) for k in patches.keys])[patches.slot]  # fmt: skip
+        u0, v0, du, dv, bw, bh = per.T
         puv = np.empty((len(ppos), 2))
-        for i, key in enumerate(patches.keys):
-            sel = patches.slot == i
-            y0, y1, x0, x1 = faces.PARTS[key[0]]
-            u0, v0, du, dv = atlas.patch_slot(key[0], slots[key])
-            # half a pixel in from the slot's edge: bilinear filtering never reads the next slot
-            puv[sel, 0] = u0 + np.clip(patches.uv_px[sel, 0], 0.5, x1 - x0 - 0.5) / (x1 - x0) * du
-            puv[sel, 1] = v0 + np.clip(patches.uv_px[sel, 1], 0.5, y1 - y0 - 0.5) / (y1 - y0) * dv
+        # half a pixel in from the slot's edge: bilinear filtering never reads the next slot
+        puv[:, 0] = u0 + np.clip(patches.uv_px[:, 0], 0.5, bw - 0.5) / bw * du
+        puv[:, 1] = v0 + np.clip(patches.uv_px[:, 1], 0.5, bh - 0.5) / bh * dv
         pos, nrm = np.concatenate([pos, ppos]), np.concatenate([nrm, pnrm])
         uv = np.concatenate([uv, puv])
         faces_all = np.concatenate([faces_all, patches.faces + nh])
@@ -291,8 +291,9 @@ def _targets(buf: _Buffer, n: int, nh: int, patches: Patches | None, names: Sequ
     if patches is not None:  # build_patches appends each patch's vertices as one run, in key order
         start = np.searchsorted(patches.slot, np.arange(len(patches.keys) + 1))
     for name in names:
-        parts = tuple(sorted((index[(p, v)], sc) for p, v, sc in faces.TARGETS.get(name, ()) if (p, v) in index))
-        if not parts:
+        parts = tuple(sorted((index[(p, v)], sc) for p, v, sc in faces.TARGETS.get(name, ())
+                             if (p, v) in index and start[index[(p, v)] + 1] > start[index[(p, v)]]))  # fmt: skip
+        if not parts:  # nothing drawn, or its patches have no vertices (no face cells in their box)
             if zero is None:
                 zero = len(buf.doc["accessors"])
                 buf.doc["accessors"].append({"componentType": FLOAT, "count": n, "type": "VEC3",
@@ -300,17 +301,17 @@ def _targets(buf: _Buffer, n: int, nh: int, patches: Patches | None, names: Sequ
             out.append(zero)
             continue
         if parts not in cache:
-            idx = np.concatenate([np.arange(nh + start[k], nh + start[k + 1]) for k, _ in parts])
+            ks = [k for k, _ in parts]
+            counts = start[1:][ks] - start[:-1][ks]
+            idx = np.concatenate([np.arange(nh + start[k], nh + start[k + 1]) for k in ks])
+            dz = np.array([patches.show[k] * sc for k, sc in parts], np.float32)  # type: ignore[union-attr]
             val = np.zeros((len(idx), 3), np.float32)
-            val[:, 2] = np.concatenate([np.full(start[k + 1] - start[k], patches.show[k] * sc)  # type: ignore[union-attr]
-                                        for k, sc in parts])  # fmt: skip
-            full_min = np.minimum(val.min(0), 0.0)
-            full_max = np.maximum(val.max(0), 0.0)
+            val[:, 2] = np.repeat(dz, counts)
             itype = np.uint16 if n <= 65535 else np.uint32
             cache[parts] = len(buf.doc["accessors"])
             buf.doc["accessors"].append({
                 "componentType": FLOAT, "count": n, "type": "VEC3",
-                "min": [float(x) for x in full_min], "max": [float(x) for x in full_max],
+                "min": [0.0, 0.0, 0.0], "max": [0.0, 0.0, float(max(dz.max(), 0.0))],  # every delta is +Z
                 "sparse": {"count": len(idx),
                            "indices": {"bufferView": buf.view(idx.astype(itype).tobytes(), None),
                                        "componentType": UNSIGNED_SHORT if itype is np.uint16 else UNSIGNED_INT},
