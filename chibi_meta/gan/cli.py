@@ -1,4 +1,4 @@
-"""`chibi-meta train | eval | generate`."""
+"""`chibi-meta train | tune | eval | generate`."""
 
 from __future__ import annotations
 
@@ -38,7 +38,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--freeze-g-kimg", type=float, default=0.0,
                    help="keep G fixed for the first K kimg while D warms up (default 0)")
     t.set_defaults(func=_train)
+
+    u = sub.add_parser("tune", help="fine-tune how chosen attribute values are drawn (their embeddings only)")
+    u.add_argument("--model", metavar="FILE", help="generator to start from (default: the shipped model)")
+    u.add_argument("--data", required=True, metavar="DIR", help="the dataset it was trained on")
+    u.add_argument("--values", required=True, metavar="A=V,...", help="values to tune: eyes=eyes11,mouth=mouth03")
+    u.add_argument("--out", required=True, metavar="RUN", help="run folder (generator.safetensors, report.json)")
+    u.add_argument("--steps", type=int, default=150, help="optimisation steps per value (default 150)")
+    u.add_argument("--batch", type=int, default=16, help="images per step (default 16)")
+    u.add_argument("--lr", type=float, default=0.02, help="Adam learning rate of the embedding (default 0.02)")
+    u.add_argument("--anchor", type=float, default=0.02, help="weight keeping it near the trained one (default 0.02)")
+    u.add_argument("--classifier-epochs", type=float, default=2.0, help="tuning classifier epochs (default 2)")
+    u.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    u.set_defaults(func=_tune)
     register_use(sub)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    import json
+
+    from chibi_meta.gan.api import default_model_path
+    from chibi_meta.gan.tune import TuneOptions, check_options, run
+
+    opt = TuneOptions(model=str(args.model or default_model_path()), data=args.data, out=args.out, steps=args.steps,
+                      batch=args.batch, lr=args.lr, anchor=args.anchor, classifier_epochs=args.classifier_epochs,
+                      seed=args.seed)  # fmt: skip
+    print(json.dumps(run(check_options(opt, args.values)), indent=1, sort_keys=True))
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
