@@ -35,12 +35,14 @@ def test_tune_moves_only_the_chosen_rows(tiny: Path, small_dataset: Path, tmp_pa
     value = before.schema.attributes[eyes].values[3]
     run = tmp_path / "run"
     r = run_cli("tune", "--model", str(tiny), "--data", str(small_dataset), "--values", f"eyes={value}",
-                "--out", str(run), "--steps", "3", "--batch", "4", "--classifier-epochs", "0.2")  # fmt: skip
+                "--out", str(run), "--steps", "3", "--batch", "4", "--classifier-epochs", "0.2",
+                "--keep-gain", "-1")  # fmt: skip
     assert r.returncode == 0, r.stderr
     after = TextureGenerator.load(run / "generator.safetensors")
     assert tuned_rows(after.G.state_dict(), before.G.state_dict()) == [(f"embed.tables.{eyes}.weight", 3)]
     report = json.loads((run / "report.json").read_text())
-    assert set(report) == {f"eyes={value}"} and 0 <= report[f"eyes={value}"]["after"] <= 1
+    assert set(report) == {f"eyes={value}"} and report[f"eyes={value}"]["kept"]
+    assert all(0 <= report[f"eyes={value}"][k] <= 1 for k in ("tuning_before", "tuning_after", "check_before"))
     assert json.loads((run / "options.json").read_text())["steps"] == 3
     assert after.meta["tuned_values"] == [f"eyes={value}"] and after.meta["tuned_from"] == before.model_id
     other = before.schema.attributes[eyes].values[4]  # a value that was not tuned draws the same bytes
@@ -53,10 +55,25 @@ def test_tune_moves_only_the_chosen_rows(tiny: Path, small_dataset: Path, tmp_pa
                                   gen_b.generate(seeds, [{"eyes": value}] * 3))  # fmt: skip
 
 
+def test_a_value_the_check_classifier_does_not_confirm_is_reverted(tiny: Path, small_dataset: Path,
+                                                                   tmp_path: Path) -> None:  # fmt: skip
+    before = TextureGenerator.load(tiny)
+    value = before.schema.attributes[before.schema.names.index("mouth")].values[2]
+    run = tmp_path / "run"
+    r = run_cli("tune", "--model", str(tiny), "--data", str(small_dataset), "--values", f"mouth={value}",
+                "--out", str(run), "--steps", "3", "--batch", "4", "--classifier-epochs", "0.2",
+                "--keep-gain", "1")  # fmt: skip  (a gain of 100 points: never met)
+    assert r.returncode == 0, r.stderr
+    assert not json.loads((run / "report.json").read_text())[f"mouth={value}"]["kept"]
+    after = TextureGenerator.load(run / "generator.safetensors")
+    assert tuned_rows(after.G.state_dict(), before.G.state_dict()) == [] and after.meta["tuned_values"] == []
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--values", "eyes=eyes99"], "not a value of eyes"),
     (["--values", "ears=x"], "unknown attribute 'ears'"),
     (["--values", "eyes=eyes01", "--steps", "0"], "--steps must be"),
+    (["--values", "eyes=eyes01", "--keep-gain", "3"], "--keep-gain must be"),
 ])  # fmt: skip
 def test_tune_refuses_bad_options(tiny: Path, small_dataset: Path, tmp_path: Path, args: list, needle: str) -> None:
     r = run_cli("tune", "--model", str(tiny), "--data", str(small_dataset), "--out", str(tmp_path / "r"), *args)

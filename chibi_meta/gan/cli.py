@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--anchor", type=float, default=0.02, help="weight keeping it near the trained one (default 0.02)")
     u.add_argument("--classifier-epochs", type=float, default=2.0, help="tuning classifier epochs (default 2)")
     u.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    u.add_argument("--keep-gain", type=float, default=0.02,
+                   help="keep a tuned value only if the check classifier reads it this much more often (default 0.02)")
     u.set_defaults(func=_tune)
     register_use(sub)
 
@@ -62,7 +64,7 @@ def _tune(args: argparse.Namespace) -> int:
 
     opt = TuneOptions(model=str(args.model or default_model_path()), data=args.data, out=args.out, steps=args.steps,
                       batch=args.batch, lr=args.lr, anchor=args.anchor, classifier_epochs=args.classifier_epochs,
-                      seed=args.seed)  # fmt: skip
+                      seed=args.seed, keep_gain=args.keep_gain)  # fmt: skip
     print(json.dumps(run(check_options(opt, args.values)), indent=1, sort_keys=True))
     return 0
 

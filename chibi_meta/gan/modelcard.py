@@ -50,6 +50,16 @@ def keep_history(card: str, old: str | None) -> str:
     return card.rstrip("\n") + "\n" + old[old.index(HISTORY):]
 
 
+def _tuned(meta: Mapping[str, object]) -> str:
+    """The card's line on a conditioning fine-tune (``chibi-meta tune``), if the model had one."""
+    values = meta.get("tuned_values")
+    if not values:
+        return ""
+    return (f"- Then `chibi-meta tune` (docs/gan.md, \"Conditioning fine-tune\") from `{meta.get('tuned_from')}`: "
+            f"the embeddings of {', '.join(map(str, values))} (32 numbers each) were optimised; every other "  # type: ignore[arg-type]
+            "weight is unchanged.\n")
+
+
 def model_card(gen: TextureGenerator, res: Mapping[str, object]) -> str:
     m = gen.meta
     hours = float(m.get("train_seconds", 0)) / 3600
@@ -75,7 +85,8 @@ exported GLB/VRM.
 - {m.get('kimg')} thousand real images shown, {hours:.2f} h of training on `{m.get('device')}`
   ({m.get('world_size', 1)} process), batch 32, Adam lr 2e-4 betas (0.5, 0.99), R1 gamma 1 every
   16 steps, DiffAugment translation + cutout, EMA half-life 10 kimg (these weights).
-- Generator: {params / 1e6:.2f} M parameters, widths {list(cfg.g_channels)}, z {cfg.z_dim}-d, w {cfg.w_dim}-d.
+{_tuned(m)}- Generator: {params / 1e6:.2f} M parameters, widths {list(cfg.g_channels)}, z {cfg.z_dim}-d, \
+w {cfg.w_dim}-d.
   Architecture and loss: docs/gan.md.
 
 ## Metrics

@@ -11,13 +11,17 @@ minutes on a CPU instead of the hours a GAN fine-tune needs.
 
 The classifier that steers it (the *tuning classifier*) is trained here, separately from the eval
 classifier that measures the result: another seed and only the first half of the training images,
-so that the gain is measured by a model that did not steer it. Images go through a random
+so that the gain is measured by a model that did not steer it. A third, the *check classifier*
+(another seed, the other half of the images), judges each tuned value: the new embedding is kept
+only if it too reads the value at least ``KEEP_GAIN`` more often, else the value keeps its trained
+embedding (two classifiers disagreeing means the tuning found what one classifier likes, not the
+drawing). Images go through a random
 translation of up to ``SHIFT_PX`` before the classifier (expectation over transformations), so the
 embedding cannot win with a few pixels that one classifier happens to like.
 
 ``chibi-meta tune --model FILE --data DIR --values eyes=eyes11,mouth=mouth03 --out RUN`` writes
 RUN/generator.safetensors, RUN/options.json and RUN/report.json (before/after accuracy of each value
-by the tuning classifier on fresh seeds).
+by the tuning and the check classifier on fresh label sets, and whether it was kept).
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ from chibi_meta.gan.networks import pixel_norm
 
 log = logging.getLogger(__name__)
 SHIFT_PX = 4  # random translation (pixels at 128 px) of every image the tuning classifier sees
-CLASSIFIER_SEED = 1  # the eval classifier uses seed 0 on every training image
+CLASSIFIER_SEED = 1  # the tuning classifier (first half of the training images); eval's uses seed 0, all
+CHECK_SEED = 2  # the check classifier: the second half; it judges each tuned value, it never steers
+KEEP_GAIN = 0.02  # a tuned embedding is kept only if the check classifier reads its value this much more often
 
 
 @dataclass
@@ -57,6 +63,7 @@ class TuneOptions:
     classifier_epochs: float = 2.0
     seed: int = 0
     check_images: int = 200
+    keep_gain: float = KEEP_GAIN
 
 
 def parse_values(spec: str, schema: object) -> list[tuple[str, str]]:
@@ -76,10 +83,12 @@ def parse_values(spec: str, schema: object) -> list[tuple[str, str]]:
     return out
 
 
-def train_tuning_classifier(ds: Dataset, epochs: float, seed: int = CLASSIFIER_SEED, batch: int = 64) -> Classifier:
-    """The steering classifier: the eval classifier's architecture, another seed, the first half of
-    the training images only (the held-out tail is never seen by either)."""
+def train_tuning_classifier(ds: Dataset, epochs: float, seed: int = CLASSIFIER_SEED, batch: int = 64,
+                            half: int = 0) -> Classifier:  # fmt: skip
+    """A classifier of the eval classifier's architecture, with another seed, on one half (0: the
+    first, 1: the second) of the training images only (the held-out tail is never seen)."""
     n_train = (len(ds) - min(HOLDOUT, len(ds) // 5)) // 2
+    lo = half * n_train
     if n_train < 10:
         raise UsageError(f"{ds.root}: too few images to train a tuning classifier ({len(ds)})")
     torch.manual_seed(seed)
@@ -90,7 +99,7 @@ def train_tuning_classifier(ds: Dataset, epochs: float, seed: int = CLASSIFIER_S
     g = torch.Generator().manual_seed(seed)
     clf.train()
     for step in range(steps):
-        idx = torch.randint(0, n_train, (batch,), generator=g).numpy()
+        idx = torch.randint(lo, lo + n_train, (batch,), generator=g).numpy()
         out = clf(_shift(to_input(ds.images[idx]), g))
         y = torch.from_numpy(ds.labels[idx])
         loss = sum(F.cross_entropy(o, y[:, i]) for i, o in enumerate(out))
@@ -167,6 +176,7 @@ def run(opt: TuneOptions) -> dict:
     atomic_write_text(out / "options.json", json.dumps(asdict(opt), indent=1, sort_keys=True) + "\n")
     G = src.G.eval()
     clf = train_tuning_classifier(ds, opt.classifier_epochs)
+    judge = train_tuning_classifier(ds, opt.classifier_epochs, seed=CHECK_SEED, half=1)
     checkpoint.save(out / "tuning_classifier.safetensors", clf.state_dict(),
                     {"format": "chibi-meta-classifier/1", "dataset_fingerprint": ds.fingerprint,
                      "sizes": list(ds.schema.sizes), "seed": CLASSIFIER_SEED})  # fmt: skip
@@ -178,16 +188,24 @@ def run(opt: TuneOptions) -> dict:
     for k, (attr, value) in enumerate(opt.values):
         col = names.index(attr)
         v = ds.schema.attributes[col].values.index(value)
-        before = value_accuracy(G, clf, check, col, v, seed=10_000 + k)
+        before = [value_accuracy(G, c, check, col, v, seed=10_000 + k) for c in (clf, judge)]
+        row0 = G.embed.tables[col].weight[v].detach().clone()
         row = tune_value(G, clf, pool, col, v, opt, seed=opt.seed + k)
         with torch.no_grad():
             G.embed.tables[col].weight[v] = row
-        after = value_accuracy(G, clf, check, col, v, seed=10_000 + k)
-        report[f"{attr}={value}"] = {"before": round(before, 4), "after": round(after, 4)}
-        log.info("%s=%s drawn as requested (tuning classifier): %.1f %% -> %.1f %%", attr, value, 100 * before,
-                 100 * after)  # fmt: skip
+        after = [value_accuracy(G, c, check, col, v, seed=10_000 + k) for c in (clf, judge)]
+        kept = after[1] >= before[1] + opt.keep_gain  # the check classifier, which did not steer, must agree
+        if not kept:
+            with torch.no_grad():
+                G.embed.tables[col].weight[v] = row0
+        report[f"{attr}={value}"] = {"tuning_before": round(before[0], 4), "tuning_after": round(after[0], 4),
+                                     "check_before": round(before[1], 4), "check_after": round(after[1], 4),
+                                     "kept": kept}  # fmt: skip
+        log.info("%s=%s drawn as requested, tuning classifier %.1f -> %.1f %%, check classifier %.1f -> %.1f %%: %s",
+                 attr, value, 100 * before[0], 100 * after[0], 100 * before[1], 100 * after[1],
+                 "kept" if kept else "reverted")  # fmt: skip
     info = {k: v for k, v in src.meta.items() if k not in ("format", "net", "schema")}
-    info["tuned_values"] = [f"{a}={v}" for a, v in opt.values]
+    info["tuned_values"] = [key for key, r in report.items() if r["kept"]]
     info["tuned_from"] = src.model_id
     tensors, _ = checkpoint.load(opt.model)  # keep the file's precision (the shipped model is fp16)
     half = all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())
@@ -204,6 +222,8 @@ def check_options(opt: TuneOptions, values_spec: str | None) -> TuneOptions:
             raise UsageError(f"--{name.replace('_', '-')} must be an integer in [{lo}, {hi}], got {v!r}")
     if not 0 < opt.lr <= 1 or not 0 <= opt.anchor <= 100 or not 0 < opt.classifier_epochs <= 100:
         raise UsageError("--lr must be in (0, 1], --anchor in [0, 100], --classifier-epochs in (0, 100]")
+    if not -1 <= opt.keep_gain <= 1:
+        raise UsageError(f"--keep-gain must be in [-1, 1] (a share), got {opt.keep_gain}")
     if not Path(opt.model).is_file():
         raise UsageError(f"--model {opt.model}: no such file")
     if values_spec is not None:
