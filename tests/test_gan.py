@@ -62,6 +62,9 @@ def test_fine_tune_starts_from_a_generator_and_can_hold_it(small_dataset: Path, 
     assert any(not torch.equal(d0[k], v) for k, v in tr.D.state_dict().items())
     tr.train_step()  # past the freeze: G moves
     assert any(not torch.equal(v, want[k]) for k, v in tr.G.state_dict().items())
+    held = Trainer(_opts(small_dataset, tmp_path / "f", init_generator=str(src), freeze_g_kimg=1.0, kimg=0.2))
+    held.run()  # the loop (progress, snapshot) runs through a frozen G: 25 steps, none updates it
+    assert held.step == 25 and all(torch.equal(v, want[k]) for k, v in held.G.state_dict().items())
     other = {**TINY, "w_dim": 16}
     with pytest.raises(UsageError, match="network"):
         Trainer(_opts(small_dataset, tmp_path / "c", init_generator=str(src), net=other))

@@ -326,7 +326,8 @@ class Trainer:
             self.elapsed = seg_elapsed0 + time.monotonic() - seg_start
             bar.update(self.opt.batch)
             if self.step % 20 == 0:
-                bar.set_postfix(G=f"{stats['loss/G']:.2f}", D=f"{stats['loss/D']:.2f}", refresh=False)
+                g = f"{stats['loss/G']:.2f}" if "loss/G" in stats else "frozen"  # --freeze-g-kimg
+                bar.set_postfix(G=g, D=f"{stats['loss/D']:.2f}", refresh=False)
                 if writer:
                     for k, v in stats.items():
                         writer.add_scalar(k, v, self.nimg)
