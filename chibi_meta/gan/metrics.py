@@ -18,6 +18,7 @@ The classifier is trained once per dataset and cached beside it as classifier.sa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,23 +64,30 @@ def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return t.permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def train_classifier(ds: Dataset, epochs: float = 2.0, batch: int = 64, seed: int = 0) -> Classifier:
-    """Train on every image but the held-out tail; cache the weights beside the dataset."""
+def train_classifier(ds: Dataset, epochs: float = 2.0, batch: int = 64, seed: int = 0,
+                     rows: tuple[int, int] | None = None,
+                     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                     save: bool = True) -> Classifier:  # fmt: skip
+    """Train on every image but the held-out tail (or on images ``rows`` = (start, count) of it),
+    each batch through ``augment`` if given; cache the weights beside the dataset if ``save``."""
     n_train = len(ds) - min(HOLDOUT, len(ds) // 5)
-    if n_train < 10 or not ds.schema.attributes:
+    lo, n_rows = rows if rows is not None else (0, n_train)
+    if n_rows < 10 or not ds.schema.attributes:
         from chibi_meta.errors import DataError
 
         raise DataError("metrics need a labelled dataset of at least 50 images")
     torch.manual_seed(seed)
     clf = Classifier(ds.schema.sizes)
     opt = torch.optim.AdamW(clf.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = int(epochs * n_train / batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=max(steps, 1))
+    steps = max(1, int(epochs * n_rows / batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     g = torch.Generator().manual_seed(seed)
     clf.train()
     for step in range(steps):
-        idx = torch.randint(0, n_train, (batch,), generator=g)
+        idx = torch.randint(lo, lo + n_rows, (batch,), generator=g)
         x = to_input(ds.images[idx.numpy()])
+        if augment is not None:
+            x = augment(x, g)
         y = torch.from_numpy(ds.labels[idx.numpy()])
         out = clf(x)
         loss = sum(F.cross_entropy(o, y[:, i]) for i, o in enumerate(out))
@@ -90,9 +98,10 @@ def train_classifier(ds: Dataset, epochs: float = 2.0, batch: int = 64, seed: in
         if step % 200 == 0:
             log.info("classifier step %d/%d loss %.3f", step, steps, float(loss.detach()))
     clf.eval()
-    checkpoint.save(Path(ds.root) / CLASSIFIER, clf.state_dict(),
-                    {"format": "chibi-meta-classifier/1", "dataset_fingerprint": ds.fingerprint,
-                     "sizes": list(ds.schema.sizes), "n_train": n_train})
+    if save:
+        checkpoint.save(Path(ds.root) / CLASSIFIER, clf.state_dict(),
+                        {"format": "chibi-meta-classifier/1", "dataset_fingerprint": ds.fingerprint,
+                         "sizes": list(ds.schema.sizes), "n_train": n_rows})  # fmt: skip
     return clf
 
 

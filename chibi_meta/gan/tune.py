@@ -40,7 +40,7 @@ from chibi_meta.atomic import atomic_write_text
 from chibi_meta.data.store import Dataset, load_dataset
 from chibi_meta.errors import UsageError
 from chibi_meta.gan import checkpoint
-from chibi_meta.gan.metrics import HOLDOUT, Classifier, to_input
+from chibi_meta.gan.metrics import HOLDOUT, Classifier, train_classifier
 from chibi_meta.gan.networks import pixel_norm
 
 log = logging.getLogger(__name__)
@@ -83,33 +83,15 @@ def parse_values(spec: str, schema: object) -> list[tuple[str, str]]:
     return out
 
 
-def train_tuning_classifier(ds: Dataset, epochs: float, seed: int = CLASSIFIER_SEED, batch: int = 64,
-                            half: int = 0) -> Classifier:  # fmt: skip
+def train_tuning_classifier(ds: Dataset, epochs: float, seed: int = CLASSIFIER_SEED, half: int = 0) -> Classifier:
     """A classifier of the eval classifier's architecture, with another seed, on one half (0: the
-    first, 1: the second) of the training images only (the held-out tail is never seen)."""
-    n_train = (len(ds) - min(HOLDOUT, len(ds) // 5)) // 2
-    lo = half * n_train
-    if n_train < 10:
+    first, 1: the second) of the training images only (the held-out tail is never seen), every
+    batch shifted (``_shift``)."""
+    n_half = (len(ds) - min(HOLDOUT, len(ds) // 5)) // 2
+    if n_half < 10:
         raise UsageError(f"{ds.root}: too few images to train a tuning classifier ({len(ds)})")
-    torch.manual_seed(seed)
-    clf = Classifier(ds.schema.sizes)
-    opt = torch.optim.AdamW(clf.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = max(1, int(epochs * n_train / batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
-    g = torch.Generator().manual_seed(seed)
-    clf.train()
-    for step in range(steps):
-        idx = torch.randint(lo, lo + n_train, (batch,), generator=g).numpy()
-        out = clf(_shift(to_input(ds.images[idx]), g))
-        y = torch.from_numpy(ds.labels[idx])
-        loss = sum(F.cross_entropy(o, y[:, i]) for i, o in enumerate(out))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[union-attr]
-        opt.step()
-        sched.step()
-        if step % 200 == 0:
-            log.info("tuning classifier step %d/%d loss %.3f", step, steps, float(loss))
-    return clf.eval().requires_grad_(False)
+    clf = train_classifier(ds, epochs, seed=seed, rows=(half * n_half, n_half), augment=_shift, save=False)
+    return clf.requires_grad_(False)
 
 
 def _shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
