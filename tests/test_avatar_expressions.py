@@ -46,6 +46,9 @@ TARGET = 0.90  # the issue's target per expression
 BELOW_TARGET = frozenset({"angry", "sad", "relaxed", "surprised", "ou", "blinkRight", "lookUp", "lookDown",
                           "lookLeft", "lookRight"})  # fmt: skip
 FLOOR = 0.70
+# The DiceBear art of the same seeds, made into avatars the same way, reads as each state on 94-100 %
+# of them (the misses: the 3 avatars in opaque sunglasses, glasses01); below this the pipeline broke.
+REAL_MIN = 0.90
 # A shown patch sits exactly on its faces.PARTS box in the front view (it moves along +Z); the 1 px
 # ring around the boxes is still allowed to change (antialiasing of the patch's edge).
 MARGIN_PX = 1
@@ -108,18 +111,16 @@ def load_eval_classifier(path: Path = CLASSIFIER) -> object:
     return clf.eval()
 
 
-@pytest.fixture(scope="module")
-def measured() -> dict:
-    """Avatars, their neutral and per-expression renders and the classifier's readings."""
+def measure(source: object) -> dict:
+    """Avatars of ``source`` (seeds SEED0..), their neutral and per-expression renders and the
+    classifier's readings."""
     from chibi_meta.avatar.render import shared_renderer
     from chibi_meta.avatar.skinning import Avatar
     from chibi_meta.data import attributes
-    from chibi_meta.gan.api import TextureGenerator
     from chibi_meta.gan.metrics import predict
 
-    gen = TextureGenerator.load(None)
     seeds = list(range(SEED0, SEED0 + N_AVATARS))
-    attrs, textures, files = fidelity.make_avatars(gen, seeds, fmt="vrm")
+    attrs, textures, files = fidelity.make_avatars(source, seeds, fmt="vrm")
     renderer = shared_renderer().start()
     box = fidelity.texture_box()
     names = ("neutral", *EXPRESSIONS)
@@ -141,17 +142,41 @@ def measured() -> dict:
             "textures": textures}  # fmt: skip
 
 
-def shares(m: dict, exact: bool = False) -> dict[str, float]:
-    """Per expression, the share of avatars where the classifier reads each attribute as a value
-    that shows the state (faces.READS_AS), or with ``exact`` as the very value drawn."""
+@pytest.fixture(scope="module")
+def measured() -> dict:
+    """The shipped generator's avatars."""
+    from chibi_meta.gan.api import TextureGenerator
+
+    return measure(TextureGenerator.load(None))
+
+
+@pytest.fixture(scope="module")
+def measured_real() -> dict:
+    """The same seeds and attributes with DiceBear's own drawings as texture and face sheet (the
+    DiceBear texture source): where the eval classifier cannot read a state on these, the art itself
+    hides it (the opaque sunglasses glasses01 cover both eyes: real art reads eyes under them 6 % of
+    the time), and no generator can be expected to show it."""
+    from chibi_meta.avatar.export import DicebearSource
+
+    return measure(DicebearSource())
+
+
+def reads(m: dict, exact: bool = False) -> dict[str, np.ndarray]:
+    """Per expression, (N,) True where the classifier reads each attribute as a value that shows
+    the state (faces.READS_AS), or with ``exact`` as the very value drawn."""
     out = {}
     for e in EXPRESSIONS:
         want = {a: {v} for a, v in drawn(e).items()} if exact else faces.READS_AS[e]
         ok = np.ones(N_AVATARS, bool)
         for attr, values in want.items():
             ok &= np.isin(np.array(m["read"][e][attr]), sorted(values))
-        out[e] = float(ok.mean())
+        out[e] = ok
     return out
+
+
+def shares(m: dict, exact: bool = False) -> dict[str, float]:
+    """Per expression, the share of all avatars that :func:`reads` as intended."""
+    return {e: float(ok.mean()) for e, ok in reads(m, exact).items()}
 
 
 def test_states_cover_the_drawn_values() -> None:
@@ -181,11 +206,19 @@ def test_each_expression_changes_only_its_own_region(measured: dict) -> None:
     assert not bad, f"pixels changed outside the expression's own region (seed: pixels): {bad}"
 
 
-def test_each_expression_reads_as_intended(measured: dict) -> None:
-    got, exact = shares(measured), shares(measured, exact=True)
-    lines = [f"{e:11s} drawn {drawn(e)}: reads as the state {got[e]:.0%}, as the exact value {exact[e]:.0%}"
-             for e in EXPRESSIONS]  # fmt: skip
+def test_each_expression_reads_as_intended(measured: dict, measured_real: dict) -> None:
+    """Each expression reads as its state on >= TARGET of the avatars whose real art shows it (the
+    same seed and attributes drawn by DiceBear, through the same face sheet, head and render)."""
+    ok, exact, real = reads(measured), shares(measured, exact=True), reads(measured_real)
+    got = {e: float(ok[e][real[e]].mean()) for e in EXPRESSIONS}
+    lines = [f"{e:11s} drawn {drawn(e)}: reads as the state {got[e]:.0%} of {real[e].sum()} avatars whose real "
+             f"art shows it ({ok[e].mean():.0%} of all {N_AVATARS}, real art {real[e].mean():.0%}), as the exact "
+             f"value {exact[e]:.0%}" for e in EXPRESSIONS]  # fmt: skip
     print("\n".join(["", f"expressions over {N_AVATARS} avatars (seeds {SEED0}..):", *lines]))
+    hidden = {e: [measured_real["seeds"][i] for i in np.flatnonzero(~r)] for e, r in real.items() if not r.all()}
+    print("real art does not show the state on (seeds):", hidden)
+    # what the real art hides must be the art (sunglasses), not a broken face sheet or head
+    assert min(r.mean() for r in real.values()) >= REAL_MIN, f"real art reads below {REAL_MIN:.0%}: {hidden}"
     low = {e: s for e, s in got.items() if s < (FLOOR if e in BELOW_TARGET else TARGET)}
     assert not low, f"below the target (FLOOR for BELOW_TARGET): {low}\n" + "\n".join(lines)
     print(f"below the issue's {TARGET:.0%}:", {e: s for e, s in got.items() if s < TARGET})
