@@ -40,11 +40,10 @@ N_AVATARS = 50
 SEED0 = 9000  # seeds SEED0 .. SEED0 + N_AVATARS - 1
 CHROMIUM_AVATARS = 3
 TARGET = 0.90  # the issue's target per expression
-# Measured below it (seeds 9000-9049): eye states the shipped generator draws readably 82-92 % of
-# the time on held-out faces before any 3D (docs/avatar.md, "Face states"); the issue stays open on
-# them, they are held to FLOOR so that they cannot slip further unnoticed.
-BELOW_TARGET = frozenset({"angry", "sad", "relaxed", "surprised", "ou", "blinkRight", "lookUp", "lookDown",
-                          "lookLeft", "lookRight"})  # fmt: skip
+# Measured below it (seeds 9000-9049, 83-89 % where the real art shows the state): states whose
+# values the shipped generator draws less readably (docs/avatar.md, "Face states"); the issue stays
+# open on them, they are held to FLOOR so that they cannot slip further unnoticed.
+BELOW_TARGET = frozenset({"angry", "sad", "relaxed", "surprised", "ou", "lookUp"})
 FLOOR = 0.70
 # The DiceBear art of the same seeds, made into avatars the same way, reads as each state on 94-100 %
 # of them (the misses: the 3 avatars in opaque sunglasses, glasses01); below this the pipeline broke.
