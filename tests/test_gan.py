@@ -75,6 +75,32 @@ def test_fine_tune_starts_from_a_generator_and_can_hold_it(small_dataset: Path, 
     assert r.returncode == 2 and "--freeze-g-kimg" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_d_classify_warm_up_trains_only_the_attribute_heads_first(small_dataset: Path, tmp_path: Path) -> None:
+    """--d-classify-kimg: the first steps train D's features and attribute heads on real images only
+    (G, the real/fake heads and their zero init untouched), then the full game starts."""
+    tr = Trainer(_opts(small_dataset, tmp_path / "a", freeze_g_kimg=0.032, d_classify_kimg=0.016))
+    adv = ("out.weight", "out.bias", *(f"proj.tables.{i}.weight" for i in range(len(tr.D.proj.tables))))
+    d = tr.D.state_dict()
+    assert all(float(d[k].abs().max()) == 0 for k in adv)
+    g0 = {k: v.clone() for k, v in tr.G.state_dict().items()}
+    d0 = {k: v.clone() for k, v in d.items()}
+    s = tr.train_step()
+    assert set(s) == {"loss/D_aux"} and tr.nimg == 8
+    d1 = tr.D.state_dict()
+    assert all(torch.equal(d1[k], d0[k]) for k in adv)  # the real/fake heads wait
+    assert not torch.equal(d1["aux.0.weight"], d0["aux.0.weight"])
+    assert not torch.equal(d1["from_rgba.weight"], d0["from_rgba.weight"])
+    tr.train_step()
+    s = tr.train_step()  # 16 images in: the game, G still frozen
+    assert "loss/D" in s and "loss/G" not in s
+    assert any(not torch.equal(tr.D.state_dict()[k], d0[k]) for k in adv)
+    assert all(torch.equal(v, g0[k]) for k, v in tr.G.state_dict().items())
+    tr.train_step()
+    assert "loss/G" in tr.train_step()
+    with pytest.raises(UsageError, match="--d-classify-kimg"):
+        _opts(small_dataset, tmp_path / "b", freeze_g_kimg=1.0, d_classify_kimg=2.0).validate()
+
+
 def test_class_balanced_aux_loss() -> None:
     labels = torch.tensor([[0, 1], [0, 0], [0, 1], [1, 1]])  # attribute 0: 3 x value 0, 1 x value 1
     w = loss.inverse_frequency_weights(labels, (3, 2))

@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fine-tune: start G from this generator file (same network and attributes; D starts fresh)")
     t.add_argument("--freeze-g-kimg", type=float, default=0.0,
                    help="keep G fixed for the first K kimg while D warms up (default 0)")
+    t.add_argument("--d-classify-kimg", type=float, default=0.0,
+                   help="of those, the first K kimg D trains only its attribute heads on real images (default 0)")
     t.set_defaults(func=_train)
 
     u = sub.add_parser("tune", help="fine-tune how chosen attribute values are drawn (their embeddings only)")
@@ -80,6 +82,7 @@ def _train(args: argparse.Namespace) -> int:
         snapshot_minutes=args.snapshot_minutes, metrics_minutes=args.metrics_minutes, seed=args.seed,
         device=args.device, threads=args.threads, tensorboard=not args.no_tensorboard,
         progress=not args.no_progress, init_generator=args.init_generator, freeze_g_kimg=args.freeze_g_kimg,
+        d_classify_kimg=args.d_classify_kimg,
     )
     train(opt, resume=args.resume)
     return 0

@@ -67,6 +67,7 @@ class TrainOptions:
     net: dict = field(default_factory=dict)
     init_generator: str | None = None  # a fresh run starts G and G_ema from this generator file
     freeze_g_kimg: float = 0.0  # G is not updated for this long (D warms up on a trained G)
+    d_classify_kimg: float = 0.0  # first, D trains only its attribute heads on real images this long
 
     def validate(self) -> None:
         if self.minutes is None and self.kimg is None:
@@ -79,6 +80,9 @@ class TrainOptions:
             raise UsageError(f"--batch must be in [2, 4096], got {self.batch}")
         if not 0 <= self.freeze_g_kimg < 1e6:
             raise UsageError(f"--freeze-g-kimg must be in [0, 1e6), got {self.freeze_g_kimg}")
+        if not 0 <= self.d_classify_kimg <= self.freeze_g_kimg:
+            raise UsageError(f"--d-classify-kimg must be in [0, --freeze-g-kimg = {self.freeze_g_kimg}], "
+                             f"got {self.d_classify_kimg}")  # fmt: skip
         if self.init_generator is not None and not Path(self.init_generator).is_file():
             raise UsageError(f"--init-generator {self.init_generator}: no such file")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -142,6 +146,14 @@ class Trainer:
             atomic_write_text(self.out / "options.json", json.dumps(asdict(opt), indent=1, sort_keys=True) + "\n")
         if not resume and opt.init_generator:
             self._init_generator(Path(opt.init_generator))
+        if not resume and opt.d_classify_kimg > 0:
+            # The real/fake heads start at zero, so that when the game begins they first learn on top
+            # of the attribute features instead of sending random gradients through them.
+            with torch.no_grad():
+                self.D.out.weight.zero_()
+                self.D.out.bias.zero_()
+                for table in self.D.proj.tables:
+                    table.weight.zero_()
         self.G_ddp = DDP(self.G) if self.world > 1 else self.G
         self.D_ddp = DDP(self.D) if self.world > 1 else self.D
         self.amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else None
@@ -186,7 +198,23 @@ class Trainer:
         return self.amp if self.amp is not None else contextlib.nullcontext()
 
     # -- one step ----------------------------------------------------------------------------
+    def classify_step(self) -> dict[str, float]:
+        """D's attribute heads (and its features) on augmented real images only. A fresh D beside a
+        trained G (fine-tuning) learns nothing in the full game: it cannot tell the fakes apart, and
+        that game pulls its features off the attributes (docs/gan.md, "Fine-tuning")."""
+        real, c_real = self.batch(self.opt.batch // self.world)
+        _, aux = self.D_ddp(augment.augment(real, self.aug_ops, self.rng), c_real)
+        l_aux = loss.aux_loss(aux, c_real, self.aux_class_weights)
+        self.opt_d.zero_grad(set_to_none=True)
+        l_aux.backward()
+        self.opt_d.step()
+        self.step += 1
+        self.nimg += self.opt.batch
+        return {"loss/D_aux": float(l_aux.detach())}
+
     def train_step(self) -> dict[str, float]:
+        if self.nimg < self.opt.d_classify_kimg * 1000:
+            return self.classify_step()
         n = self.opt.batch // self.world
         zdim = self.G.cfg.z_dim
         stats = {}
@@ -327,7 +355,8 @@ class Trainer:
             bar.update(self.opt.batch)
             if self.step % 20 == 0:
                 g = f"{stats['loss/G']:.2f}" if "loss/G" in stats else "frozen"  # --freeze-g-kimg
-                bar.set_postfix(G=g, D=f"{stats['loss/D']:.2f}", refresh=False)
+                d = f"{stats['loss/D']:.2f}" if "loss/D" in stats else "classify"  # --d-classify-kimg
+                bar.set_postfix(G=g, D=d, refresh=False)
                 if writer:
                     for k, v in stats.items():
                         writer.add_scalar(k, v, self.nimg)
