@@ -142,10 +142,20 @@ def mesh_problems(h: head.HeadMesh) -> list[str]:
 
 def front_problems(h: head.HeadMesh) -> list[str]:
     """Planar front UVs and no flipped front triangle."""
-    front = ~h.back
+    sheet = np.zeros(len(h.uvs), bool)
+    sheet[h.front_node[h.front_node >= 0]] = True
     out = []
-    if not np.array_equal(h.uvs[front], h.positions[front, :2] / 128.0):
+    if not np.array_equal(h.uvs[sheet], h.positions[sheet, :2] / 128.0):
         out.append("front UVs are not the planar projection")
+    # the front wall samples up to WALL_INSET_PX inside the contour (past the outline), inside the mask
+    wall = ~sheet & ~h.back
+    inset = np.linalg.norm(h.uvs[wall] * 128.0 - h.positions[wall, :2], axis=1)
+    if inset.max(initial=0) > head.WALL_INSET_PX + 1e-6:
+        out.append(f"front wall UVs up to {inset.max():.3f} px from their position (> {head.WALL_INSET_PX})")
+    moved = inset > 1e-9
+    q = np.clip(np.round(h.uvs[wall][moved] * 128.0 - 0.5).astype(int), 0, 127)
+    if not h.mask[q[:, 1], q[:, 0]].all():
+        out.append("front wall UVs moved outside the silhouette")
     # the rim may be snapped up to SNAP_MAX cells past the texture's edge (the atlas clamps it)
     lim = head.SNAP_MAX / head.GRID
     if not ((h.uvs >= -lim).all() and (h.uvs <= 1 + lim).all()):
@@ -220,6 +230,12 @@ def test_head_of_generator_textures_is_closed_and_manifold(heads):
 def test_front_uvs_are_the_planar_projection(heads):
     for k, h in enumerate(heads):
         check_front(h, f"texture {k}")
+        # on real art nearly every rim node's wall samples the full inset, past the outline
+        wall = np.ones(len(h.uvs), bool)
+        wall[h.front_node[h.front_node >= 0]] = False
+        wall &= ~h.back
+        inset = np.linalg.norm(h.uvs[wall] * 128.0 - h.positions[wall, :2], axis=1)
+        assert np.mean(np.isclose(inset, head.WALL_INSET_PX)) > 0.8, (k, np.mean(np.isclose(inset, head.WALL_INSET_PX)))
         # the back sheet samples the back image at the same texture position (seen through the head)
         assert np.array_equal(h.uvs[h.back], h.positions[h.back, :2] / 128.0)
 

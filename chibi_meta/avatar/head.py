@@ -33,6 +33,7 @@ GRID = 64  # cells across the texture (2 px cells at 128 px)
 POISSON_C = 3.2  # 4 makes a disc a hemisphere; a little less is plusher
 LIP_PX = 2.5  # px inside the contour where the head is still flat (the outline's width)
 LIP_RAMP_PX = 2.0  # px over which it then rises to the inflated height
+WALL_INSET_PX = 3.5  # px inside the contour where the front wall samples (past the drawing's outline)
 T0 = 0.6  # half-thickness of the rim, in cells (thin strands become cards 2*T0 thick)
 MIN_ISLAND_PX = 24  # islands of the mask smaller than this (at 128 px) are dropped (stray specks)
 MAX_ISLANDS = 24  # more islands than this after dropping small ones: the mask is noise
@@ -249,10 +250,12 @@ def build_head(alpha: np.ndarray, drape_below: float | None = None) -> HeadMesh:
     # the side the outline is a thin line and the steep flank shows the fill colour
     from scipy import ndimage
 
-    inside = _sample(ndimage.distance_transform_edt(mask), x, y)
+    edt = ndimage.distance_transform_edt(mask)
+    inside = _sample(edt, x, y)
     ramp = np.clip((inside - LIP_PX) / LIP_RAMP_PX, 0.0, 1.0)
     h = np.sqrt(f[ii, jj]) * k * ramp + T0 * k
-    # vertices: front (nu), back (nu), mid-front and mid-back (nb each)
+    # vertices: front (nu), back (nu), mid-front, mid-back and the front wall's own copy of the
+    # front rim (nb each)
     b_nodes = np.flatnonzero(is_b)
     nb = len(b_nodes)
     pos = np.concatenate([
@@ -260,15 +263,18 @@ def build_head(alpha: np.ndarray, drape_below: float | None = None) -> HeadMesh:
         np.stack([x, y, -h], 1),
         np.stack([x[b_nodes], y[b_nodes], np.zeros(nb)], 1),
         np.stack([x[b_nodes], y[b_nodes], np.zeros(nb)], 1),
+        np.stack([x[b_nodes], y[b_nodes], h[b_nodes]], 1),
     ])  # fmt: skip
     if drape_below is not None:
         t = np.maximum(pos[:, 1] - drape_below, 0.0)
         ramp = np.where(t < DRAPE_SOFT, t * t / (2 * DRAPE_SOFT), t - DRAPE_SOFT / 2)
         pos[:, 2] = pos[:, 2] * (1.0 - DRAPE_THIN * np.clip(ramp / 24.0, 0.0, 1.0)) - DRAPE_SLOPE * ramp
-    back = np.concatenate([np.zeros(nu, bool), np.ones(nu, bool), np.zeros(nb, bool), np.ones(nb, bool)])
+    back = np.concatenate([np.zeros(nu, bool), np.ones(nu, bool), np.zeros(nb, bool), np.ones(nb, bool),
+                           np.zeros(nb, bool)])  # fmt: skip
     mid_of = -np.ones(nu, np.int64)
     mid_of[b_nodes] = np.arange(nb)
-    weld = np.concatenate([np.arange(nu), nu + np.arange(nu), 2 * nu + np.arange(nb), 2 * nu + np.arange(nb)])
+    weld = np.concatenate([np.arange(nu), nu + np.arange(nu), 2 * nu + np.arange(nb), 2 * nu + np.arange(nb),
+                           b_nodes])  # fmt: skip
     # faces: two triangles per cell, front counter-clockwise seen from +Z (y grows downward in pixels)
     ci, cj = np.nonzero(cells)
     a = node_id[ci, cj]
@@ -278,7 +284,14 @@ def build_head(alpha: np.ndarray, drape_below: float | None = None) -> HeadMesh:
     # pixel y down = world -y: (a, dd, c) is counter-clockwise seen from +Z in world space
     front = np.concatenate([np.stack([a, dd, c], 1), np.stack([a, c, b], 1)])
     _unflip(pos, front, nu, b_nodes, px, py)
+    pos[2 * nu + 2 * nb :] = pos[b_nodes]  # the wall's rim copy follows the front rim
     uvs = pos[:, :2] / 128.0  # planar: the front view is the drawing, undistorted
+    # The front wall (its own copy of the front rim, and the mid ring) samples the fill just inside
+    # the outline: the front sheet's flat lip carries the outline, seen edge-on from the side, so a
+    # side view shows no dark band down the head.
+    inset = _wall_inset(edt, x[b_nodes], y[b_nodes], gn)
+    uvs[2 * nu : 2 * nu + nb] -= inset / 128.0
+    uvs[2 * nu + 2 * nb :] -= inset / 128.0
     backf = front[:, ::-1] + nu
     walls = _walls(cells, node_id, mid_of, nu, nb)
     faces = np.concatenate([front, backf, walls]).astype(np.int64)
@@ -289,11 +302,27 @@ def build_head(alpha: np.ndarray, drape_below: float | None = None) -> HeadMesh:
     rim_n[weak] = normals[2 * nu + np.flatnonzero(weak)]
     rim_n = rim_n / np.maximum(np.linalg.norm(rim_n, axis=1, keepdims=True), 1e-9)
     normals[2 * nu : 2 * nu + nb] = rim_n
-    normals[2 * nu + nb :] = rim_n
+    normals[2 * nu + nb : 2 * nu + 2 * nb] = rim_n
     for off in (0, nu):  # rim of each sheet: between the sheet's normal and the wall's
         v = normals[off + b_nodes] + rim_n * 1.5
         normals[off + b_nodes] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    normals[2 * nu + 2 * nb :] = normals[b_nodes]
     return HeadMesh(pos, normals, uvs, back, faces, weld, mask, why, node_id, used & ~boundary)
+
+
+def _wall_inset(edt: np.ndarray, bx: np.ndarray, by: np.ndarray, gn: np.ndarray) -> np.ndarray:
+    """(nb, 2) px: how far the front wall's UVs move inward (-gn) from each rim node: WALL_INSET_PX,
+    or less where a strand is too thin for that to land 1.5 px inside the silhouette (then 2.5,
+    1.5 or 0 px: a thin strand's wall keeps its outline)."""
+    out = np.zeros((len(bx), 2))
+    todo = np.ones(len(bx), bool)
+    for t in (WALL_INSET_PX, 2.5, 1.5):
+        qx, qy = bx - gn[:, 0] * t, by - gn[:, 1] * t
+        inb = (qx >= 0.5) & (qx <= 127.5) & (qy >= 0.5) & (qy <= 127.5)  # _sample clamps past the edge
+        ok = todo & inb & (_sample(edt, qx, qy) >= 1.5)
+        out[ok] = gn[ok] * t
+        todo &= ~ok
+    return out
 
 
 def _unflip(pos: np.ndarray, front: np.ndarray, nu: int, b_nodes: np.ndarray, px: np.ndarray,
@@ -317,7 +346,8 @@ def _unflip(pos: np.ndarray, front: np.ndarray, nu: int, b_nodes: np.ndarray, px
 
 
 def _walls(cells: np.ndarray, node_id: np.ndarray, mid_of: np.ndarray, nu: int, nb: int) -> np.ndarray:
-    """Two bands of quads along every boundary edge: front rim -> mid ring (front UVs), mid -> back rim."""
+    """Two bands of quads along every boundary edge: front rim (the wall's copy) -> mid ring (front
+    UVs), mid ring -> back rim (back UVs)."""
     pad = np.zeros((GRID + 2, GRID + 2), bool)
     pad[1:-1, 1:-1] = cells
     out = []
@@ -336,10 +366,10 @@ def _walls(cells: np.ndarray, node_id: np.ndarray, mid_of: np.ndarray, nu: int, 
         p = node_id[i + pi, j + pj]
         q = node_id[i + qi, j + qj]
         mp, mq = mid_of[p], mid_of[q]
-        fm, bm = 2 * nu, 2 * nu + nb  # first mid-front / mid-back vertex
-        # outward faces: front rim (p, q) above the mid ring; order so that the normal points out
-        out.append(np.stack([p, fm + mp, fm + mq], 1))
-        out.append(np.stack([p, fm + mq, q], 1))
+        fm, bm, wr = 2 * nu, 2 * nu + nb, 2 * nu + 2 * nb  # first mid-front / mid-back / wall-rim vertex
+        # outward faces: front rim (p, q; the wall's copy) above the mid ring; normals point out
+        out.append(np.stack([wr + mp, fm + mp, fm + mq], 1))
+        out.append(np.stack([wr + mp, fm + mq, wr + mq], 1))
         out.append(np.stack([bm + mp, nu + p, nu + q], 1))
         out.append(np.stack([bm + mp, nu + q, bm + mq], 1))
     return np.concatenate(out) if out else np.zeros((0, 3), np.int64)
