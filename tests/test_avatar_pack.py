@@ -321,6 +321,32 @@ def test_atlas_regions(face):
     assert np.abs(np.subtract(c["skin"], skin_rgb(attrs))).max() < 40
 
 
+@pytest.mark.parametrize("seed", [15, 40004, 40007])
+def test_long_hair_hangs_behind_the_face_as_one_curtain(seed):
+    """Long hair (reaching the chin on both sides of the face) covers the whole back of the head down
+    to its strands' length: no column of skin down the middle (as before, where the face was as wide
+    as the hairline window); short hair keeps skin at the nape."""
+    from chibi_meta.gan.api import TextureGenerator
+
+    gen = TextureGenerator.load()
+    attrs = gen.resolve(seed, {"hair_style": "long05"} if seed != 15 else None)
+    assert attrs["hair_style"].startswith("long")
+    tex = gen.generate([seed], [attrs])[0]
+    h = procedural.avatar_head(tex)
+    cols = atlas.colours(tex, attrs)
+    back = atlas.back_image(tex, h.mask, cols["hair"], cols["skin"]).astype(int)
+    skin = h.mask & (np.abs(back - np.array(cols["skin"])).sum(-1) < 40)
+    rows = slice(int(atlas.NAPE_IMG * 128) - 20, int(atlas.CHIN_IMG[1] * 128) - 4)  # around the nape, to the chin
+    assert skin[rows, 44:84].sum() == 0, np.flatnonzero(skin[rows, 44:84].any(0)) + 44
+    short = gen.resolve(seed, {"hair_style": "short01"})
+    tex = gen.generate([seed], [short])[0]
+    h = procedural.avatar_head(tex)
+    cols = atlas.colours(tex, short)
+    back = atlas.back_image(tex, h.mask, cols["hair"], cols["skin"]).astype(int)
+    nape = h.mask & (np.abs(back - np.array(cols["skin"])).sum(-1) < 40)
+    assert nape[int(atlas.NAPE_IMG * 128) :, 44:84].sum() > 200  # skin below the hairline of short hair
+
+
 def test_dress_colours_top_and_bottom_alike(face):
     img, attrs = face
     c = atlas.colours(img, {**attrs, "outfit": "dress"})

@@ -11,8 +11,9 @@ a front sheet at ``z = +(T0 + h)``, a back sheet at ``z = -(T0 + h)`` with rever
 wall along every boundary edge from the front rim down to a mid ring at ``z = 0`` and on to the back
 rim. The front half of the wall samples the front image 3.5 px inside the contour (past the
 drawing's outline, which the front sheet's flat lip carries), the back half the back image; the mid
-ring's two copies share position and normal, so no seam shows. Normals are area-weighted over the welded mesh; rim and mid ring get the in-plane outward
-normal of the contour, so the silhouette shades like the edge of a ball.
+ring's two copies share position and normal, so no seam shows. Normals are area-weighted over the
+welded mesh; rim and mid ring get the in-plane outward normal of the contour, so the silhouette
+shades like the edge of a ball.
 
 An alpha that cannot be a silhouette gets the documented fallback (``FALLBACK``): an empty alpha is
 an error; a full square or a fragmented mask (noise) uses an ellipse inscribed in the texture.
