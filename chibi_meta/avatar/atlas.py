@@ -247,8 +247,8 @@ def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int]
     above the hairline the rest takes the nearest hair pixel; below it (the nape, for hair that ends
     above the chin; a bald head everywhere) skin. The hairline of a column is the lowest hair within
     +-20 px, capped at NAPE_IMG unless hair reaches the chin nearby (long hair); between long strands
-    on both sides it is interpolated between them (the hair hangs behind the face as one curtain). The outline is not
-    drawn on the back: the front's flat lip carries it, and a second dark ring on the back made a
+    on both sides it is interpolated between them (the hair hangs behind the face as one curtain).
+    The outline is not drawn on the back: the front's flat lip carries it, and a second dark ring on the back made a
     dotted rim in back views and a thick stripe in side views.
     """
     from scipy import ndimage
@@ -272,12 +272,13 @@ def back_image(texture: np.ndarray, mask: np.ndarray, hair: tuple[int, int, int]
     win = max(1, int(round(20 * r / 128)))
     hb = ndimage.maximum_filter1d(low, 2 * win + 1, mode="nearest")
     chin, nape = CHIN_IMG[1] * r, NAPE_IMG * r
-    line = np.where(hb >= chin - 4 * r / 128, hb, np.minimum(hb, nape))
+    long_y = chin - 4 * r / 128  # hair this low reaches the chin
+    line = np.where(hb >= long_y, hb, np.minimum(hb, nape))
     # Long hair (reaching the chin) on both sides of the face hangs as one curtain behind it: the
     # columns between take the hairline interpolated between those strands, not the face's own
     # (which left a stripe of skin down the middle of long-hair backs where the face is as wide as
     # the window).
-    long_cols = np.flatnonzero(low >= chin - 4 * r / 128)
+    long_cols = np.flatnonzero(low >= long_y)
     if len(long_cols) >= 2:
         c = np.arange(r)
         between = (c > long_cols[0]) & (c < long_cols[-1])
