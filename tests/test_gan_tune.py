@@ -70,6 +70,7 @@ def test_a_value_the_check_classifier_does_not_confirm_is_reverted(tiny: Path, s
 
 
 @pytest.mark.parametrize("args,needle", [
+    (["--values", "eyes=eyes01", "--check-images", "0"], "--check-images must be"),
     (["--values", "eyes=eyes99"], "not a value of eyes"),
     (["--values", "ears=x"], "unknown attribute 'ears'"),
     (["--values", "eyes=eyes01", "--steps", "0"], "--steps must be"),

@@ -141,7 +141,7 @@ def tune_value(G: torch.nn.Module, clf: Classifier, pool: np.ndarray, col: int, 
         loss.backward()
         adam.step()
         if step % 50 == 0:
-            log.info("value %d of attribute %d: step %d loss %.3f", v, col, step, float(loss))
+            log.info("value %d of attribute %d: step %d loss %.3f", v, col, step, float(loss.detach()))
     return e.detach()
 
 
