@@ -42,3 +42,14 @@ def test_load_prints_offline_median_and_summary_lines(tmp_path: Path) -> None:
     assert "SUMMARY" in out and "miss1 p50 / offline one-at-a-time p50" in out and "cache hit p50" in out
     results = json.loads((tmp_path / "r.json").read_text())["results"]
     assert [r["scenario"] for r in results].count("offline") == 2
+
+
+def test_face_choice_prints_a_row_per_value_and_marks_the_one_in_use() -> None:
+    from chibi_meta.avatar import faces
+
+    out = _bench("bench/face_choice.py", "--seeds", "20000:20003", "--states", "lookUp,aa")
+    rows = [line.split() for line in out.splitlines() if line.startswith(("lookUp ", "aa "))]
+    assert {r[2].rstrip(":") for r in rows if r[0] == "aa"} == set(faces.READS_AS["aa"]["mouth"])
+    in_use = faces.VARIANTS[faces.STATES["mouthAa"]["mouth"]]["mouth"]
+    assert [r[2].rstrip(":") for r in rows if r[-1] == "*" and r[0] == "aa"] == [in_use]
+    assert rows and all("reads as the state" in " ".join(r) for r in rows)
