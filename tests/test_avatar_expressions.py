@@ -5,12 +5,11 @@ aa, ...): a value of ``faces.READS_AS[expression]`` for each of its attributes. 
 as the exact variant value drawn is printed beside it.
 
 Over N_AVATARS avatars of the shipped model, made as the bridge makes them (face sheets, every
-morph-target set, VRM): the weights each expression sets are the file's own VRMC_vrm
-morphTargetBinds; the head node is rendered unlit and orthographic onto the texture square
-(``render_front_unlit(..., morphs=)``), once neutral and once per expression. CHROMIUM_AVATARS of
-them are also rendered by three-vrm in headless Chromium (``tests/js/expressions.mjs``, the
-expression set through ``expressionManager.setValue``) to confirm that the Python render shows what
-three-vrm shows.
+morph-target set, VRM), each loaded by three-vrm in headless Chromium (``tests/js/expressions.mjs``):
+the head node rendered unlit and orthographic onto the texture square, once neutral and once per
+expression set to 1 through ``expressionManager.setValue`` (three-vrm applies the file's own
+VRMC_vrm morphTargetBinds). three-vrm's neutral view is the drawing itself (mean difference 0.3 /
+255); the Python renderer is checked against it on PYTHON_AVATARS of them.
 
 The eval classifier is the one ``chibi-meta eval --data data/adventurer128`` trains and caches
 (``data/adventurer128/classifier.safetensors``), shipped as ``tests/data/eval_classifier.safetensors``
@@ -38,13 +37,13 @@ CLASSIFIER = ROOT / "tests" / "data" / "eval_classifier.safetensors"
 JS = ROOT / "tests" / "js"
 N_AVATARS = 50
 SEED0 = 9000  # seeds SEED0 .. SEED0 + N_AVATARS - 1
-CHROMIUM_AVATARS = 3
+PYTHON_AVATARS = 3
 TARGET = 0.90  # the issue's target per expression
-# Measured below it (seeds 9000-9049, 83-89 % where the real art shows the state): states whose
-# values the shipped generator draws less readably (docs/avatar.md, "Face states"); the issue stays
-# open on them, they are held to FLOOR so that they cannot slip further unnoticed.
-BELOW_TARGET = frozenset({"angry", "sad", "relaxed", "surprised", "ou", "lookUp"})
-FLOOR = 0.70
+# Measured below it (seeds 9000-9049: angry 89 %, 42 of the 47 avatars whose real art shows it; on
+# seeds 20000-20049 it reads 96 %): the issue stays open on it, and it is held to FLOOR so that it
+# cannot slip further unnoticed (docs/avatar.md, "Face states").
+BELOW_TARGET = frozenset({"angry"})
+FLOOR = 0.85
 # The DiceBear art of the same seeds, made into avatars the same way, reads as each state on 94-100 %
 # of them (the misses: the 3 avatars in opaque sunglasses, glasses01); below this the pipeline broke.
 REAL_MIN = 0.90
@@ -110,26 +109,48 @@ def load_eval_classifier(path: Path = CLASSIFIER) -> object:
     return clf.eval()
 
 
-def measure(source: object) -> dict:
-    """Avatars of ``source`` (seeds SEED0..), their neutral and per-expression renders and the
-    classifier's readings."""
-    from chibi_meta.avatar.render import shared_renderer
-    from chibi_meta.avatar.skinning import Avatar
+def render_three_vrm(files: list[bytes], out_dir: Path, names: tuple[str, ...]) -> np.ndarray:
+    """(len(names), N, 128, 128, 4) straight-alpha RGBA: each VRM file's head rendered by three-vrm
+    in headless Chromium (``tests/js/expressions.mjs``), neutral (``names[0]``) and with each
+    expression of ``names[1:]`` set to 1 through ``expressionManager.setValue``."""
+    from chibi_meta.avatar.render import _unpremultiply
+
+    assert shutil.which("node"), "node is not installed (.ci/run installs it)"
+    assert (JS / "node_modules" / "@pixiv" / "three-vrm").is_dir(), "npm ci --prefix tests/js first"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for i, data in enumerate(files):
+        p = out_dir / f"a{i}.vrm"
+        p.write_bytes(data)
+        paths[p.name] = str(p)
+    spec = {"files": paths, "out_dir": str(out_dir), "size": 128, "box": list(fidelity.texture_box()),
+            "exprs": list(names[1:])}  # fmt: skip
+    (out_dir / "spec.json").write_text(json.dumps(spec))
+    r = subprocess.run(["node", str(JS / "expressions.mjs"), str(out_dir / "spec.json")], capture_output=True,
+                       text=True, timeout=900, cwd=JS)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    for line in r.stdout.splitlines():
+        info = json.loads(line)
+        assert info["ok"] and not info["errors"], info
+        assert set(names[1:]) <= set(info["expressions"]), info["expressions"]
+    out = np.zeros((len(names), len(files), 128, 128, 4), np.uint8)
+    for k, e in enumerate(names):
+        for i in range(len(files)):
+            raw = (out_dir / f"a{i}.vrm.{e}.rgba").read_bytes()
+            out[k, i] = _unpremultiply(np.frombuffer(raw, np.uint8).reshape(128, 128, 4))
+    return out
+
+
+def measure(source: object, out_dir: Path) -> dict:
+    """Avatars of ``source`` (seeds SEED0..), their neutral and per-expression three-vrm renders and
+    the classifier's readings."""
     from chibi_meta.data import attributes
     from chibi_meta.gan.metrics import predict
 
     seeds = list(range(SEED0, SEED0 + N_AVATARS))
     attrs, textures, files = fidelity.make_avatars(source, seeds, fmt="vrm")
-    renderer = shared_renderer().start()
-    box = fidelity.texture_box()
     names = ("neutral", *EXPRESSIONS)
-    renders = np.zeros((len(names), N_AVATARS, 128, 128, 4), np.uint8)
-    for i, data in enumerate(files):
-        av = Avatar(data)
-        morphs = expression_morphs(data)
-        for k, name in enumerate(names):
-            renders[k, i] = renderer.render_front_unlit(av, 128, box, nodes=[fidelity.HEAD_NODE],
-                                                        morphs=morphs.get(name) if k else None)  # fmt: skip
+    renders = render_three_vrm(files, out_dir, names)
     clf = load_eval_classifier()
     preds, _ = predict(clf, renders.reshape(-1, 128, 128, 4))
     schema = attributes.ADVENTURER
@@ -142,22 +163,22 @@ def measure(source: object) -> dict:
 
 
 @pytest.fixture(scope="module")
-def measured() -> dict:
+def measured(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The shipped generator's avatars."""
     from chibi_meta.gan.api import TextureGenerator
 
-    return measure(TextureGenerator.load(None))
+    return measure(TextureGenerator.load(None), tmp_path_factory.mktemp("gan"))
 
 
 @pytest.fixture(scope="module")
-def measured_real() -> dict:
+def measured_real(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The same seeds and attributes with DiceBear's own drawings as texture and face sheet (the
     DiceBear texture source): where the eval classifier cannot read a state on these, the art itself
     hides it (the opaque sunglasses glasses01 cover both eyes: real art reads eyes under them 6 % of
     the time), and no generator can be expected to show it."""
     from chibi_meta.avatar.export import DicebearSource
 
-    return measure(DicebearSource())
+    return measure(DicebearSource(), tmp_path_factory.mktemp("real"))
 
 
 def reads(m: dict, exact: bool = False) -> dict[str, np.ndarray]:
@@ -223,53 +244,41 @@ def test_each_expression_reads_as_intended(measured: dict, measured_real: dict) 
     print(f"below the issue's {TARGET:.0%}:", {e: s for e, s in got.items() if s < TARGET})
 
 
-def test_three_vrm_shows_what_the_python_render_shows(measured: dict, tmp_path: Path) -> None:
-    """The same expressions set through three-vrm's expressionManager in headless Chromium: the same
-    silhouette, nearly the same colours, the same changed region, the same classifier reading."""
-    from chibi_meta.avatar.render import _unpremultiply
-    from chibi_meta.data import attributes
-    from chibi_meta.gan.metrics import predict
+def test_three_vrm_shows_the_drawing(measured: dict) -> None:
+    """three-vrm's neutral front view is the texture's drawing itself (the head's front as
+    ``atlas.front_image`` makes it), so what the classifier reads there is what the generator drew."""
+    from chibi_meta.avatar.atlas import front_image
 
-    assert shutil.which("node"), "node is not installed (.ci/run installs it)"
-    assert (JS / "node_modules" / "@pixiv" / "three-vrm").is_dir(), "npm ci --prefix tests/js first"
-    files = {}
-    for i in range(CHROMIUM_AVATARS):
-        p = tmp_path / f"a{i}.vrm"
-        p.write_bytes(measured["files"][i])
-        files[p.name] = str(p)
-    spec = {"files": files, "out_dir": str(tmp_path), "size": 128, "box": list(fidelity.texture_box()),
-            "exprs": list(EXPRESSIONS)}  # fmt: skip
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    r = subprocess.run(["node", str(JS / "expressions.mjs"), str(tmp_path / "spec.json")], capture_output=True,
-                       text=True, timeout=300, cwd=JS)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-3000:]
-    for line in r.stdout.splitlines():
-        info = json.loads(line)
-        assert info["ok"] and not info["errors"], info
-        assert set(EXPRESSIONS) <= set(info["expressions"]), info["expressions"]
-    names = measured["names"]
-    web = np.zeros((len(names), CHROMIUM_AVATARS, 128, 128, 4), np.uint8)
-    for k, e in enumerate(names):
-        for i in range(CHROMIUM_AVATARS):
-            raw = (tmp_path / f"a{i}.vrm.{e}.rgba").read_bytes()
-            web[k, i] = _unpremultiply(np.frombuffer(raw, np.uint8).reshape(128, 128, 4))
-    py = measured["renders"][:, :CHROMIUM_AVATARS]
-    # the same silhouette and nearly the same colours (the rasterisers filter and antialias differently)
+    web = measured["renders"][0]
+    front = np.stack([front_image(t) for t in measured["textures"]])
+    solid = web[..., 3] == 255
+    mad = np.abs(web[..., :3].astype(np.int16) - front)[solid].mean()
+    assert mad < 2, f"three-vrm's front view differs from the drawing by {mad:.1f} / 255"  # measured 0.3
+
+
+def test_the_python_render_is_close_to_three_vrm(measured: dict) -> None:
+    """The Python renderer (pyrender; docs/img and ``eval --avatars``) on the same files: the same
+    silhouette and nearly the same colours. It is softer (mean colour difference 7.7 from the drawing,
+    three-vrm 0.3): Mesa's llvmpipe interpolates texture coordinates with 0.25-texel errors in a 2 x 2
+    pattern (measured with a one-texel checker texture), so small drawn features blur a little, which
+    is why the shares above are read on three-vrm's renders."""
+    from chibi_meta.avatar.render import shared_renderer
+    from chibi_meta.avatar.skinning import Avatar
+
+    renderer = shared_renderer().start()
+    box = fidelity.texture_box()
+    morphs = [expression_morphs(d) for d in measured["files"][:PYTHON_AVATARS]]
+    py = np.stack([np.stack([renderer.render_front_unlit(Avatar(d), 128, box, nodes=[fidelity.HEAD_NODE],
+                                                         morphs=m.get(e) if k else None)
+                             for d, m in zip(measured["files"][:PYTHON_AVATARS], morphs, strict=True)])
+                   for k, e in enumerate(measured["names"])])  # fmt: skip
+    web = measured["renders"][:, :PYTHON_AVATARS]
     sil = ((web[..., 3] >= 128) != (py[..., 3] >= 128)).mean()
     assert sil < 0.005, f"silhouettes differ on {sil:.2%} of pixels"
     both = (web[..., 3] >= 128) & (py[..., 3] >= 128)
     mad = np.abs(web[..., :3].astype(np.int16) - py[..., :3])[both].mean()
     assert mad < 12, f"mean colour difference {mad:.1f} / 255"  # measured 8.5
-    # three-vrm changes pixels only inside the expression's region too
-    for k, e in enumerate(EXPRESSIONS, start=1):
-        changed = np.abs(web[k].astype(np.int16) - web[0]).max(-1) > 0
+    for k, e in enumerate(EXPRESSIONS, start=1):  # the Python render changes only the region too
+        changed = np.abs(py[k].astype(np.int16) - py[0]).max(-1) > 0
         outside = (changed & ~region_mask(e, MARGIN_PX)).sum((1, 2))
-        assert outside.max() == 0, f"three-vrm: {e} changes {outside.tolist()} pixels outside its region"
-    # and the classifier reads the same eyes and mouth on both renders
-    clf = load_eval_classifier()
-    p_web, _ = predict(clf, web.reshape(-1, 128, 128, 4))
-    p_py, _ = predict(clf, py.reshape(-1, 128, 128, 4))
-    cols = [j for j, a in enumerate(attributes.ADVENTURER.attributes) if a.name in ("eyes", "mouth")]
-    agree = (p_web[:, cols] == p_py[:, cols]).mean()
-    # measured 74 %: the classifier is sensitive to the two rasterisers' filtering of small drawn features
-    assert agree >= 0.7, f"the classifier reads the same eyes/mouth on {agree:.0%} of three-vrm / Python renders"
+        assert outside.max() == 0, f"Python render: {e} changes {outside.tolist()} pixels outside its region"

@@ -61,28 +61,27 @@ CHORD_M = 0.0008  # < SHOW_M: a shown patch stays in front of the surface it cov
 # eval classifier reads as that state most often. Closed eyes come from the two winks (each closes
 # one eye) rather than eyes20, which the generator draws as requested 7 % as often as real art.
 VARIANTS: tuple[dict[str, str], ...] = (
-    {"eyes": "eyes21", "mouth": "mouth30"},  # 0 the avatar's left eye closed (wink) | open triangle (aa)
+    {"eyes": "eyes21", "mouth": "mouth30"},  # 0 the avatar's left eye closed (wink) | open triangle (aa, surprised)
     {"eyes": "eyes22", "mouth": "mouth10"},  # 1 the avatar's right eye closed (wink) | pressed (PP, angry)
     {"eyes": "eyes19", "mouth": "mouth25"},  # 2 closed happy arcs | open smile
     {"eyes": "eyes16", "mouth": "mouth03"},  # 3 drooping lids (sad) | small pout (sad)
-    {"eyes": "eyes17"},  # 4 flat lowered lids, small pupils (angry)
+    {"eyes": "eyes17", "mouth": "mouth01"},  # 4 flat lowered lids, small pupils (angry) | closed smile (relaxed)
     {"eyes": "eyes25", "mouth": "mouth28"},  # 5 wide open (surprised) | open, rounded (oh)
-    {"eyes": "eyes18", "mouth": "mouth01"},  # 6 half closed (relaxed) | closed smile
-    {"eyes": "eyes26", "mouth": "mouth05"},  # 7 pupils to the drawing's right (lookLeft) | teeth (ih)
-    {"eyes": "eyes13", "mouth": "mouth23"},  # 8 pupils to the drawing's left (lookRight) | wide teeth (ee)
-    {"eyes": "eyes11", "mouth": "mouth07"},  # 9 pupils low (lookDown) | small round (ou)
-    {"eyes": "eyes04"},  # 10 pupils high under the lids (lookUp)
+    {"eyes": "eyes26", "mouth": "mouth05"},  # 6 pupils to the drawing's right (lookLeft) | teeth (ih)
+    {"eyes": "eyes13", "mouth": "mouth23"},  # 7 pupils to the drawing's left (lookRight) | wide teeth (ee)
+    {"eyes": "eyes11", "mouth": "mouth07"},  # 8 pupils low (lookDown) | small round (ou)
+    {"eyes": "eyes04"},  # 9 pupils high under calm lids (lookUp, relaxed)
 )
 # state -> {part: variant}
 STATES: dict[str, dict[str, int]] = {
     "closed": {"eyeL": 0, "eyeR": 1}, "closedL": {"eyeL": 0, "eyeR": 0}, "closedR": {"eyeL": 1, "eyeR": 1},
     "happyEyes": {"eyeL": 2, "eyeR": 2}, "sadEyes": {"eyeL": 3, "eyeR": 3}, "angryEyes": {"eyeL": 4, "eyeR": 4},
-    "wideEyes": {"eyeL": 5, "eyeR": 5}, "calmEyes": {"eyeL": 6, "eyeR": 6},
-    "lookLeft": {"eyeL": 7, "eyeR": 7}, "lookRight": {"eyeL": 8, "eyeR": 8},
-    "lookDown": {"eyeL": 9, "eyeR": 9}, "lookUp": {"eyeL": 10, "eyeR": 10},
+    "wideEyes": {"eyeL": 5, "eyeR": 5}, "calmEyes": {"eyeL": 9, "eyeR": 9},
+    "lookLeft": {"eyeL": 6, "eyeR": 6}, "lookRight": {"eyeL": 7, "eyeR": 7},
+    "lookDown": {"eyeL": 8, "eyeR": 8}, "lookUp": {"eyeL": 9, "eyeR": 9},
     "mouthAa": {"mouth": 0}, "mouthClosed": {"mouth": 1}, "mouthSmile": {"mouth": 2}, "mouthFrown": {"mouth": 3},
-    "mouthAngry": {"mouth": 1}, "mouthOh": {"mouth": 5}, "mouthSoft": {"mouth": 6}, "mouthIh": {"mouth": 7},
-    "mouthEe": {"mouth": 8}, "mouthOu": {"mouth": 9},
+    "mouthAngry": {"mouth": 1}, "mouthOh": {"mouth": 5}, "mouthSoft": {"mouth": 4}, "mouthIh": {"mouth": 6},
+    "mouthEe": {"mouth": 7}, "mouthOu": {"mouth": 8},
 }  # fmt: skip
 
 
@@ -128,7 +127,7 @@ def _targets() -> dict[str, list[tuple[str, int, float]]]:
         # VRM presets
         "happy": st("happyEyes", "mouthSmile"), "angry": st("angryEyes", "mouthAngry"),
         "sad": st("sadEyes", "mouthFrown"), "relaxed": st("calmEyes", "mouthSoft"),
-        "surprised": st("wideEyes", "mouthOh"), "aa": st("mouthAa"), "ih": st("mouthIh"), "ou": st("mouthOu"),
+        "surprised": st("wideEyes", "mouthAa"), "aa": st("mouthAa"), "ih": st("mouthIh"), "ou": st("mouthOu"),
         "ee": st("mouthEe"), "oh": st("mouthOh"), "blink": st("closed"), "blinkLeft": st("closedL"),
         "blinkRight": st("closedR"), "lookUp": st("lookUp"), "lookDown": st("lookDown"),
         "lookLeft": st("lookLeft"), "lookRight": st("lookRight"),

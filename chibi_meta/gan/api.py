@@ -35,7 +35,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "model" / "gene
 TRUNCATION_SAMPLES = 64  # fixed latents whose mean w (per attribute set) truncation pulls toward
 CHUNK = 4  # rows per forward pass; fixed so that outputs are batch-independent (4: a lone request
 # costs a pass of 4, ~15 ms on 2 cores, while batches of 16-32 keep ~95 % of the throughput of 8)
-REGION_CHUNK = 12  # rows per pass of generate_regions: one face sheet's 11 variants in one pass. Its
+REGION_CHUNK = 12  # rows per pass of generate_regions: one face sheet's 10 variants in one pass. Its
 # low-resolution blocks run on the whole image with 256 channels, and at 4 rows their small matrix
 # products dominate: 12 rows cost 23 ms per avatar's sheet against 32 ms at 4 (batches of 32 sheets,
 # 2 cores), a lone sheet 25 against 35 ms; the pixels are the same
