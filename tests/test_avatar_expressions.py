@@ -35,17 +35,18 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 CLASSIFIER = ROOT / "tests" / "data" / "eval_classifier.safetensors"
 JS = ROOT / "tests" / "js"
-N_AVATARS = 50
+N_AVATARS = 100
 SEED0 = 9000  # seeds SEED0 .. SEED0 + N_AVATARS - 1
 PYTHON_AVATARS = 3
 TARGET = 0.90  # the issue's target per expression
-# Measured below it (seeds 9000-9049: angry 89 %, 42 of the 47 avatars whose real art shows it; on
-# seeds 20000-20049 it reads 96 %): the issue stays open on it, and it is held to FLOOR so that it
-# cannot slip further unnoticed (docs/avatar.md, "Face states").
+# Measured below it (model chibi-2de9c39a8d41, seeds 9000-9099: angry 89 %, 85 of the 95 avatars
+# whose real art shows it; the other 16 read 91-100 %): the issue stays open on it, and it is held
+# to FLOOR so that it cannot slip further unnoticed (docs/avatar.md, "Face states").
 BELOW_TARGET = frozenset({"angry"})
 FLOOR = 0.85
-# The DiceBear art of the same seeds, made into avatars the same way, reads as each state on 94-100 %
-# of them (the misses: the 3 avatars in opaque sunglasses, glasses01); below this the pipeline broke.
+# The DiceBear art of the same seeds, made into avatars the same way, reads as each state on 92-100 %
+# of them (the misses: the 5 avatars in opaque sunglasses, glasses01; for blink 4 more, 3 of them in
+# long20, whose hair covers one eye); below this the pipeline broke.
 REAL_MIN = 0.90
 # A shown patch sits exactly on its faces.PARTS box in the front view (it moves along +Z); the 1 px
 # ring around the boxes is still allowed to change (antialiasing of the patch's edge).
