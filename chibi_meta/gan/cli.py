@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     u.add_argument("--keep-gain", type=float, default=0.02,
                    help="keep a tuned value only if the check classifier reads it this much more often (default 0.02)")
+    u.add_argument("--keep-others", type=float, default=0.01,
+                   help="... and no other attribute of its images more than this much less often (default 0.01)")
+    u.add_argument("--hold", type=float, default=1.0,
+                   help="loss weight of each other attribute's cross-entropy (default 1)")
     u.add_argument("--check-images", type=int, default=200,
                    help="held-out label sets both classifiers read before and after (default 200)")
     u.set_defaults(func=_tune)
@@ -68,7 +72,7 @@ def _tune(args: argparse.Namespace) -> int:
 
     opt = TuneOptions(model=str(args.model or default_model_path()), data=args.data, out=args.out, steps=args.steps,
                       batch=args.batch, lr=args.lr, anchor=args.anchor, classifier_epochs=args.classifier_epochs,
-                      seed=args.seed, keep_gain=args.keep_gain,
+                      seed=args.seed, keep_gain=args.keep_gain, keep_others=args.keep_others, hold=args.hold,
                       check_images=args.check_images)  # fmt: skip
     print(json.dumps(run(check_options(opt, args.values)), indent=1, sort_keys=True))
     return 0

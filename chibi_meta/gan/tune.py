@@ -15,7 +15,10 @@ so that the gain is measured by a model that did not steer it. A third, the *che
 (another seed, the other half of the images), judges each tuned value: the new embedding is kept
 only if it too reads the value at least ``KEEP_GAIN`` more often, else the value keeps its trained
 embedding (two classifiers disagreeing means the tuning found what one classifier likes, not the
-drawing). Images go through a random
+drawing), and only if no other attribute of those images (glasses, hair, ...) reads more than
+``KEEP_OTHERS`` less often: an embedding that wins by dropping the sunglasses that hide the eyes
+is reverted. Each other attribute's cross-entropy is in the loss with weight ``hold`` for the same
+reason. Images go through a random
 translation of up to ``SHIFT_PX`` before the classifier (expectation over transformations), so the
 embedding cannot win with a few pixels that one classifier happens to like.
 
@@ -48,6 +51,7 @@ SHIFT_PX = 4  # random translation (pixels at 128 px) of every image the tuning 
 CLASSIFIER_SEED = 1  # the tuning classifier (first half of the training images); eval's uses seed 0, all
 CHECK_SEED = 2  # the check classifier: the second half; it judges each tuned value, it never steers
 KEEP_GAIN = 0.02  # a tuned embedding is kept only if the check classifier reads its value this much more often
+KEEP_OTHERS = 0.01  # ... and reads no other attribute of the same images more than this much less often
 
 
 @dataclass
@@ -60,10 +64,12 @@ class TuneOptions:
     batch: int = 16
     lr: float = 0.02
     anchor: float = 0.02  # weight of |e - e0|^2: stay near the trained embedding
+    hold: float = 1.0  # weight of each other attribute's cross-entropy: the rest stays as asked
     classifier_epochs: float = 2.0
     seed: int = 0
     check_images: int = 200
     keep_gain: float = KEEP_GAIN
+    keep_others: float = KEEP_OTHERS
 
 
 def parse_values(spec: str, schema: object) -> list[tuple[str, str]]:
@@ -105,17 +111,25 @@ def _shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
              ys[:, None, :, None], xs[:, None, None, :]]  # fmt: skip
 
 
-def value_accuracy(G: torch.nn.Module, clf: Classifier, labels: np.ndarray, col: int, v: int, seed: int) -> float:
-    """Share of images made with ``labels`` (column ``col`` set to ``v``) that ``clf`` reads as ``v``."""
+def attribute_accuracy(G: torch.nn.Module, clf: Classifier, labels: np.ndarray, col: int, v: int,
+                       seed: int) -> list[float]:  # fmt: skip
+    """Per attribute, the share of images made with ``labels`` (column ``col`` set to ``v``) that
+    ``clf`` reads as labelled; entry ``col`` is how often it reads ``v``."""
     lab = torch.as_tensor(labels, dtype=torch.long).clone()
     lab[:, col] = v
     g = torch.Generator().manual_seed(seed)
-    hits = 0
+    hits = np.zeros(lab.shape[1])
     with torch.no_grad():
         for i in range(0, len(lab), 64):
             z = torch.randn(len(lab[i:i + 64]), G.cfg.z_dim, generator=g)
-            hits += int((clf(G(z, lab[i:i + 64]))[col].argmax(1) == v).sum())
-    return hits / max(len(lab), 1)
+            out = clf(G(z, lab[i:i + 64]))
+            hits += [int((o.argmax(1) == lab[i:i + 64, a]).sum()) for a, o in enumerate(out)]
+    return (hits / max(len(lab), 1)).tolist()
+
+
+def value_accuracy(G: torch.nn.Module, clf: Classifier, labels: np.ndarray, col: int, v: int, seed: int) -> float:
+    """Share of images made with ``labels`` (column ``col`` set to ``v``) that ``clf`` reads as ``v``."""
+    return attribute_accuracy(G, clf, labels, col, v, seed)[col]
 
 
 def tune_value(G: torch.nn.Module, clf: Classifier, pool: np.ndarray, col: int, v: int,
@@ -135,14 +149,24 @@ def tune_value(G: torch.nn.Module, clf: Classifier, pool: np.ndarray, col: int, 
                          for i, t in enumerate(G.embed.tables)], 1)  # fmt: skip
         x = G.synthesize(G.mapping(torch.cat([pixel_norm(z), emb], 1)))  # G.map with the row swapped
         out = clf(_shift(x, g))
-        ce = sum(F.cross_entropy(o, lab[:, i]) for i, o in enumerate(out)) / len(out)
-        loss = ce + F.cross_entropy(out[col], lab[:, col]) + opt.anchor * (e - e0).square().sum()
+        others = sum(F.cross_entropy(o, lab[:, i]) for i, o in enumerate(out) if i != col)
+        loss = F.cross_entropy(out[col], lab[:, col]) + opt.hold * others + opt.anchor * (e - e0).square().sum()
         adam.zero_grad(set_to_none=True)
         loss.backward()
         adam.step()
         if step % 50 == 0:
             log.info("value %d of attribute %d: step %d loss %.3f", v, col, step, float(loss.detach()))
     return e.detach()
+
+
+def keep_decision(before: Sequence[float], after: Sequence[float], col: int, names: Sequence[str],
+                  keep_gain: float, keep_others: float) -> tuple[bool, dict[str, float]]:  # fmt: skip
+    """Whether a tuned value stays, from the check classifier's per-attribute accuracies before and
+    after: its own must rise by ``keep_gain`` and no other may fall by more than ``keep_others``.
+    Also each other attribute's drop (positive: read less often)."""
+    drops = {n: round(before[i] - after[i], 4) for i, n in enumerate(names) if i != col}
+    ok_others = not drops or max(drops.values()) <= keep_others
+    return after[col] >= before[col] + keep_gain and ok_others, drops
 
 
 def run(opt: TuneOptions) -> dict:
@@ -170,21 +194,23 @@ def run(opt: TuneOptions) -> dict:
     for k, (attr, value) in enumerate(opt.values):
         col = names.index(attr)
         v = ds.schema.attributes[col].values.index(value)
-        before = [value_accuracy(G, c, check, col, v, seed=10_000 + k) for c in (clf, judge)]
+        before = [attribute_accuracy(G, c, check, col, v, seed=10_000 + k) for c in (clf, judge)]
         row0 = G.embed.tables[col].weight[v].detach().clone()
         row = tune_value(G, clf, pool, col, v, opt, seed=opt.seed + k)
         with torch.no_grad():
             G.embed.tables[col].weight[v] = row
-        after = [value_accuracy(G, c, check, col, v, seed=10_000 + k) for c in (clf, judge)]
-        kept = after[1] >= before[1] + opt.keep_gain  # the check classifier, which did not steer, must agree
+        after = [attribute_accuracy(G, c, check, col, v, seed=10_000 + k) for c in (clf, judge)]
+        kept, drops = keep_decision(before[1], after[1], col, names, opt.keep_gain, opt.keep_others)
+        worst = max(drops, key=drops.__getitem__) if drops else "-"
         if not kept:
             with torch.no_grad():
                 G.embed.tables[col].weight[v] = row0
-        report[f"{attr}={value}"] = {"tuning_before": round(before[0], 4), "tuning_after": round(after[0], 4),
-                                     "check_before": round(before[1], 4), "check_after": round(after[1], 4),
-                                     "kept": kept}  # fmt: skip
-        log.info("%s=%s drawn as requested, tuning classifier %.1f -> %.1f %%, check classifier %.1f -> %.1f %%: %s",
-                 attr, value, 100 * before[0], 100 * after[0], 100 * before[1], 100 * after[1],
+        report[f"{attr}={value}"] = {"tuning_before": round(before[0][col], 4), "tuning_after": round(after[0][col], 4),
+                                     "check_before": round(before[1][col], 4), "check_after": round(after[1][col], 4),
+                                     "check_others_drop": drops, "kept": kept}  # fmt: skip
+        log.info("%s=%s drawn as requested, tuning classifier %.1f -> %.1f %%, check classifier %.1f -> %.1f %% "
+                 "(largest drop of another attribute: %s %.1f points): %s", attr, value, 100 * before[0][col],
+                 100 * after[0][col], 100 * before[1][col], 100 * after[1][col], worst, 100 * drops.get(worst, 0.0),
                  "kept" if kept else "reverted")  # fmt: skip
     info = {k: v for k, v in src.meta.items() if k not in ("format", "net", "schema")}
     info["tuned_values"] = [key for key, r in report.items() if r["kept"]]
@@ -206,6 +232,9 @@ def check_options(opt: TuneOptions, values_spec: str | None) -> TuneOptions:
         raise UsageError("--lr must be in (0, 1], --anchor in [0, 100], --classifier-epochs in (0, 100]")
     if not -1 <= opt.keep_gain <= 1:
         raise UsageError(f"--keep-gain must be in [-1, 1] (a share), got {opt.keep_gain}")
+    if not 0 <= opt.keep_others <= 1 or not 0 <= opt.hold <= 100:
+        raise UsageError(f"--keep-others must be in [0, 1] (a share), got {opt.keep_others}; --hold in [0, 100], "
+                         f"got {opt.hold}")
     if not Path(opt.model).is_file():
         raise UsageError(f"--model {opt.model}: no such file")
     if values_spec is not None:
