@@ -20,3 +20,18 @@ def test_every_limit_is_documented_with_its_value() -> None:
     for k, v in consts.items():
         documented = rows[k].split()[0]
         assert float(documented) == float(v), f"{k}: docs say {documented}, code says {v}"
+
+
+def test_serve_caps_malloc_arenas_unless_the_environment_chose(monkeypatch) -> None:
+    """`serve` calls mallopt(M_ARENA_MAX, SERVER_MALLOC_ARENAS) on glibc; MALLOC_ARENA_MAX in the
+    environment (glibc read it at start) wins, and 0 turns the cap off."""
+    import platform
+
+    from chibi_meta.bridge.cli import limit_malloc_arenas
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_malloc_arenas(0) is False
+    if platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas(limits.SERVER_MALLOC_ARENAS) is True
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas(limits.SERVER_MALLOC_ARENAS) is False
