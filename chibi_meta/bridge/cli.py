@@ -108,9 +108,9 @@ def limit_malloc_arenas(n: int) -> bool:
     """Cap glibc's malloc arenas at ``n`` (``mallopt(M_ARENA_MAX)``), unless the environment's
     MALLOC_ARENA_MAX already chose. glibc gives each thread that meets contention its own arena
     (up to 8 per core), and freed memory in one arena is not reused by another: with the generator,
-    packing and I/O threads that kept about 60 MB more resident at the server's peak (bench/load.py,
-    c256: 903 -> 840 MB, throughput the same). Must run before the threads start; returns whether
-    it was applied (False off glibc)."""
+    packing and I/O threads that kept about 70 MB more resident at the server's peak (bench/load.py,
+    c256, one run: 907 -> 835 MB; throughput within the run-to-run noise). Must run before the
+    threads start; returns whether it was applied (False off glibc)."""
     if n <= 0 or "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
         return False
     import ctypes

@@ -127,11 +127,6 @@ def attribute_accuracy(G: torch.nn.Module, clf: Classifier, labels: np.ndarray, 
     return (hits / max(len(lab), 1)).tolist()
 
 
-def value_accuracy(G: torch.nn.Module, clf: Classifier, labels: np.ndarray, col: int, v: int, seed: int) -> float:
-    """Share of images made with ``labels`` (column ``col`` set to ``v``) that ``clf`` reads as ``v``."""
-    return attribute_accuracy(G, clf, labels, col, v, seed)[col]
-
-
 def tune_value(G: torch.nn.Module, clf: Classifier, pool: np.ndarray, col: int, v: int,
                opt: TuneOptions, seed: int) -> torch.Tensor:  # fmt: skip
     """The tuned embedding row of value ``v`` of attribute ``col`` (G is left unchanged)."""
