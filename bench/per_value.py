@@ -52,10 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     off, seed = (0, 20000) if args.split == "sel" else (1000, 30000)
     gen = TextureGenerator.load(args.model)
     g_col = names.index("glasses") if "glasses" in names else None
+    base = hold[off : off + args.n]  # the label sets every value is forced into
     if g_col is not None:  # what forcing a value costs the glasses over it: the same label sets, unforced
-        worn = hold[off : off + args.n, g_col] != 0
-        p0, _ = predict(clf, generate_for(gen.G.eval(), hold[off : off + args.n], seed=seed))
-        g_base = float((p0[worn, g_col] == hold[off : off + args.n][worn, g_col]).mean())
+        worn = base[:, g_col] != 0
+        p0, _ = predict(clf, generate_for(gen.G.eval(), base, seed=seed))
+        g_base = float((p0[worn, g_col] == base[worn, g_col]).mean())
         print(f"glasses read as labelled on the {int(worn.sum())} label sets with glasses, values as labelled: "
               f"{g_base:.1%}")  # fmt: skip
     rows = []
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         c = names.index(attr)
         k = ds.schema.attributes[c].values.index(value)
         real = float((p_real[hold[:, c] == k, c] == k).mean())
-        lab = hold[off : off + args.n].copy()
+        lab = base.copy()
         lab[:, c] = k
         p, _ = predict(clf, generate_for(gen.G.eval(), lab, seed=seed))
         drawn = float((p[:, c] == k).mean())

@@ -47,6 +47,6 @@ BATCH_MAX_SIZE = 32  # textures per generator forward pass
 BATCH_MAX_WAIT_MS = 4.0  # how long the first queued request waits for company
 QUEUE_MAX = 256  # generation jobs admitted and not finished (all connections); past it `busy` at once
 CACHE_MEMORY_BYTES = 256 * 1024 * 1024  # in-memory LRU of finished assets
-SERVER_MALLOC_ARENAS = 2  # glibc malloc arenas of `serve` (unless MALLOC_ARENA_MAX is set): peak RSS -70 MB
 CACHE_DISK_BYTES = 4 * 1024 * 1024 * 1024  # optional on-disk cache (--cache-dir), oldest evicted first
+SERVER_MALLOC_ARENAS = 2  # glibc malloc arenas of `serve` (unless MALLOC_ARENA_MAX is set): peak RSS -70 MB
 SHUTDOWN_GRACE_S = 30.0  # on SIGTERM/SIGINT: time to finish work in flight before closing connections

@@ -111,19 +111,21 @@ def _shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
              ys[:, None, :, None], xs[:, None, None, :]]  # fmt: skip
 
 
-def attribute_accuracy(G: torch.nn.Module, clf: Classifier, labels: np.ndarray, col: int, v: int,
-                       seed: int) -> list[float]:  # fmt: skip
-    """Per attribute, the share of images made with ``labels`` (column ``col`` set to ``v``) that
-    ``clf`` reads as labelled; entry ``col`` is how often it reads ``v``."""
+def attribute_accuracy(G: torch.nn.Module, classifiers: Sequence[Classifier], labels: np.ndarray, col: int,
+                       v: int, seed: int) -> list[list[float]]:  # fmt: skip
+    """Per classifier and attribute, the share of images made with ``labels`` (column ``col`` set to
+    ``v``) that the classifier reads as labelled; entry ``col`` is how often it reads ``v``. Each
+    image is drawn once and read by every classifier."""
     lab = torch.as_tensor(labels, dtype=torch.long).clone()
     lab[:, col] = v
     g = torch.Generator().manual_seed(seed)
-    hits = np.zeros(lab.shape[1])
+    hits = np.zeros((len(classifiers), lab.shape[1]))
     with torch.no_grad():
         for i in range(0, len(lab), 64):
             z = torch.randn(len(lab[i:i + 64]), G.cfg.z_dim, generator=g)
-            out = clf(G(z, lab[i:i + 64]))
-            hits += [int((o.argmax(1) == lab[i:i + 64, a]).sum()) for a, o in enumerate(out)]
+            x = G(z, lab[i:i + 64])
+            for j, clf in enumerate(classifiers):
+                hits[j] += [int((o.argmax(1) == lab[i:i + 64, a]).sum()) for a, o in enumerate(clf(x))]
     return (hits / max(len(lab), 1)).tolist()
 
 
@@ -189,12 +191,12 @@ def run(opt: TuneOptions) -> dict:
     for k, (attr, value) in enumerate(opt.values):
         col = names.index(attr)
         v = ds.schema.attributes[col].values.index(value)
-        before = [attribute_accuracy(G, c, check, col, v, seed=10_000 + k) for c in (clf, judge)]
+        before = attribute_accuracy(G, (clf, judge), check, col, v, seed=10_000 + k)
         row0 = G.embed.tables[col].weight[v].detach().clone()
         row = tune_value(G, clf, pool, col, v, opt, seed=opt.seed + k)
         with torch.no_grad():
             G.embed.tables[col].weight[v] = row
-        after = [attribute_accuracy(G, c, check, col, v, seed=10_000 + k) for c in (clf, judge)]
+        after = attribute_accuracy(G, (clf, judge), check, col, v, seed=10_000 + k)
         kept, drops = keep_decision(before[1], after[1], col, names, opt.keep_gain, opt.keep_others)
         worst = max(drops, key=drops.__getitem__) if drops else "-"
         if not kept:
