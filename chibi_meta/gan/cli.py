@@ -1,4 +1,4 @@
-"""`chibi-meta train | tune | eval | generate`."""
+"""`chibi-meta train | tune | redraw | eval | generate`."""
 
 from __future__ import annotations
 
@@ -61,7 +61,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--check-images", type=int, default=200,
                    help="held-out label sets both classifiers read before and after (default 200)")
     u.set_defaults(func=_tune)
+    _register_redraw(sub)
     register_use(sub)
+
+
+def _register_redraw(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("redraw", help="fine-tune the whole generator on DiceBear's drawings of the eyes and mouths")
+    r.add_argument("--model", metavar="FILE", help="generator to start from (default: the shipped model)")
+    r.add_argument("--data", required=True, metavar="DIR", help="the DiceBear adventurer dataset it was trained on")
+    r.add_argument("--out", required=True, metavar="RUN", help="run folder (generator.safetensors, report.json)")
+    r.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    r.add_argument("--attrs", default="eyes,mouth", help="attributes to redraw: eyes, mouth or both (default both)")
+    r.add_argument("--pairs", type=int, default=8000, help="DiceBear pairs rendered (default 8000)")
+    r.add_argument("--steps", type=int, default=600, help="optimisation steps (default 600)")
+    r.add_argument("--batch", type=int, default=16, help="pairs and other label sets per step (default 16 each)")
+    r.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    r.add_argument("--outside", type=float, default=1.0, help="weight of L1 to the source outside the part (default 1)")
+    r.add_argument("--anchor", type=float, default=2.0, help="weight of L1 to the source on other faces (default 2)")
+    r.add_argument("--classify", type=float, default=0.05, help="weight of the classifier loss (default 0.05)")
+    r.add_argument("--classifier-epochs", type=float, default=2.0, help="classifier epochs (default 2)")
+    r.add_argument("--check-images", type=int, default=400, help="held-out label sets read before/after (default 400)")
+    r.add_argument("--keep-others", type=float, default=0.01,
+                   help="accepted only if no attribute is read more than this much less often (default 0.01)")
+    r.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
+    r.add_argument("--workers", type=int, default=0, help="processes rendering the pairs (default: one per core)")
+    r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    r.set_defaults(func=_redraw)
+
+
+def _redraw(args: argparse.Namespace) -> int:
+    import json
+
+    from chibi_meta.gan.api import default_model_path
+    from chibi_meta.gan.redraw import RedrawOptions, check_options, run
+
+    opt = RedrawOptions(model=str(args.model or default_model_path()), data=args.data, out=args.out,
+                        attrs=tuple(a.strip() for a in args.attrs.split(",") if a.strip()), pairs=args.pairs,
+                        steps=args.steps, batch=args.batch, lr=args.lr, outside=args.outside, anchor=args.anchor,
+                        classify=args.classify, classifier_epochs=args.classifier_epochs,
+                        check_images=args.check_images, keep_others=args.keep_others,
+                        checkpoint_every=args.checkpoint_every, workers=args.workers, seed=args.seed)  # fmt: skip
+    print(json.dumps(run(check_options(opt), resume=args.resume), indent=1, sort_keys=True))
+    return 0
 
 
 def _tune(args: argparse.Namespace) -> int:

@@ -111,13 +111,14 @@ def _shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
              ys[:, None, :, None], xs[:, None, None, :]]  # fmt: skip
 
 
-def attribute_accuracy(G: torch.nn.Module, classifiers: Sequence[Classifier], labels: np.ndarray, col: int,
+def attribute_accuracy(G: torch.nn.Module, classifiers: Sequence[Classifier], labels: np.ndarray, col: int | None,
                        v: int, seed: int) -> list[list[float]]:  # fmt: skip
     """Per classifier and attribute, the share of images made with ``labels`` (column ``col`` set to
-    ``v``) that the classifier reads as labelled; entry ``col`` is how often it reads ``v``. Each
-    image is drawn once and read by every classifier."""
+    ``v``; ``col`` None: as labelled) that the classifier reads as labelled; entry ``col`` is how
+    often it reads ``v``. Each image is drawn once and read by every classifier."""
     lab = torch.as_tensor(labels, dtype=torch.long).clone()
-    lab[:, col] = v
+    if col is not None:
+        lab[:, col] = v
     g = torch.Generator().manual_seed(seed)
     hits = np.zeros((len(classifiers), lab.shape[1]))
     with torch.no_grad():

@@ -1,0 +1,92 @@
+"""`chibi-meta redraw`: DiceBear pairs show only the value's own pixels; a run changes the weights,
+checks them, resumes after a kill; bad options and datasets fail by name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from chibi_meta.data.store import load_dataset
+from chibi_meta.gan.api import TextureGenerator
+from chibi_meta.gan.redraw import PAIR_DIFF, render_pairs
+from tests.conftest import run_cli
+from tests.test_gan_tune import tiny  # noqa: F401  (the fixture: a small untrained generator)
+
+FAST = ("--pairs", "12", "--batch", "2", "--classifier-epochs", "0.2", "--check-images", "8", "--workers", "1")
+
+
+def test_pairs_differ_from_the_image_only_inside_the_mask(small_dataset: Path) -> None:
+    ds = load_dataset(small_dataset)
+    p = render_pairs(ds, ("eyes", "mouth"), 16, seed=3, workers=1)
+    assert p["image"].shape == (16, ds.size, ds.size, 4) and p["mask"].shape == (16, ds.size, ds.size)
+    cols = {ds.schema.names.index("eyes"), ds.schema.names.index("mouth")}
+    assert set(p["col"].tolist()) <= cols and (p["row"] < len(ds) - len(ds) // 5).all()  # training rows only
+    changed = 0
+    for k in range(16):
+        own = ds.images[p["row"][k]].astype(int)
+        diff = np.abs(p["image"][k].astype(int) - own).max(-1)
+        assert (diff[~p["mask"][k]] <= PAIR_DIFF).all()  # outside the footprint: the same drawing
+        if ds.labels[p["row"][k], p["col"][k]] != p["value"][k]:
+            assert p["mask"][k].any() and diff[p["mask"][k]].max() > PAIR_DIFF
+            changed += 1
+    assert changed >= 8
+
+
+def test_redraw_changes_the_weights_reports_and_resumes(tiny: Path, small_dataset: Path,  # noqa: F811
+                                                        tmp_path: Path) -> None:  # fmt: skip
+    run = tmp_path / "run"
+    r = run_cli("redraw", "--model", str(tiny), "--data", str(small_dataset), "--out", str(run), "--steps", "2",
+                "--checkpoint-every", "1", *FAST)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    report = json.loads((run / "report.json").read_text())
+    names = TextureGenerator.load(tiny).schema.names
+    assert report["steps"] == 2 and sorted(report["check_drop"]) == sorted(names)
+    assert all(0 <= report["check_before"][n] <= 1 and 0 <= report["check_after"][n] <= 1 for n in names)
+    assert isinstance(report["accepted"], bool)
+    assert json.loads((run / "options.json").read_text())["steps"] == 2
+    before, after = TextureGenerator.load(tiny), TextureGenerator.load(run / "generator.safetensors")
+    assert after.meta["redrawn_from"] == before.model_id and after.meta["attribution"] == "test"
+    changed = [k for k, v in after.G.state_dict().items() if not torch.equal(v, before.G.state_dict()[k])]
+    assert any(k.startswith("blocks.") for k in changed)  # the network itself, not only embeddings
+    # Again without --resume: refused (a run is there); with it: goes on from step 2, same pairs.
+    again = run_cli("redraw", "--model", str(tiny), "--data", str(small_dataset), "--out", str(run), *FAST)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    pairs = (run / "pairs.npz").read_bytes()
+    r = run_cli("redraw", "--model", str(tiny), "--data", str(small_dataset), "--out", str(run), "--steps", "3",
+                "--resume", *FAST)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "report.json").read_text())["steps"] == 3 and (run / "pairs.npz").read_bytes() == pairs
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--attrs", "hair_color"], "allowed: eyes, mouth"),
+    (["--attrs", ""], "allowed: eyes, mouth"),
+    (["--steps", "0"], "--steps must be an integer in [1, "),
+    (["--lr", "0"], "--lr must be in [0, 1] and > 0"),
+    (["--anchor", "-1"], "--anchor must be in [0, 100]"),
+    (["--keep-others", "2"], "--keep-others must be in [0, 1]"),
+    (["--model", "/nonexistent.safetensors"], "no such file"),
+])  # fmt: skip
+def test_redraw_refuses_bad_options(tiny: Path, small_dataset: Path, tmp_path: Path,  # noqa: F811
+                                    args: list, needle: str) -> None:  # fmt: skip
+    base = ["redraw", "--model", str(tiny), "--data", str(small_dataset), "--out", str(tmp_path / "r")]
+    r = run_cli(*base, *args)
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_redraw_refuses_a_dataset_without_a_renderer(tiny: Path, small_dataset: Path,  # noqa: F811
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    own = tmp_path / "own"
+    shutil.copytree(small_dataset, own)
+    meta = json.loads((own / "dataset.json").read_text())
+    meta["source"] = "folder"
+    (own / "dataset.json").write_text(json.dumps(meta))
+    r = run_cli("redraw", "--model", str(tiny), "--data", str(own), "--out", str(tmp_path / "r"), "--steps", "1",
+                *FAST)  # fmt: skip
+    assert r.returncode == 2 and "only a DiceBear adventurer dataset" in r.stderr, r.stderr
