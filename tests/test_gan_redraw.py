@@ -13,7 +13,7 @@ import torch
 
 from chibi_meta.data.store import load_dataset
 from chibi_meta.gan.api import TextureGenerator
-from chibi_meta.gan.redraw import PAIR_DIFF, render_pairs
+from chibi_meta.gan.redraw import PAIR_DIFF, parse_weights, render_pairs, sample_pairs
 from tests.conftest import run_cli
 from tests.test_gan_tune import tiny  # noqa: F401  (the fixture: a small untrained generator)
 
@@ -35,6 +35,20 @@ def test_pairs_differ_from_the_image_only_inside_the_mask(small_dataset: Path) -
             assert p["mask"][k].any() and diff[p["mask"][k]].max() > PAIR_DIFF
             changed += 1
     assert changed >= 8
+
+
+def test_weights_oversample_the_named_values(small_dataset: Path) -> None:
+    ds = load_dataset(small_dataset)
+    eyes = ds.schema.attributes[ds.schema.names.index("eyes")]
+    w = parse_weights(f"eyes={eyes.values[3]}:{len(eyes.values) - 1}", ds.schema)
+    assert w == {("eyes", 3): len(eyes.values) - 1}
+    jobs = sample_pairs(ds, ("eyes", "mouth"), 4000, seed=1, weights=w)
+    picked = [j[3] for j in jobs if j[2] == "eyes"]
+    share = picked.count(3) / len(picked)  # weight k-1 among k-1 others of weight 1: one half
+    assert 0.45 < share < 0.55 and 1700 < len(picked) < 2300
+    plain = [j[3] for j in sample_pairs(ds, ("eyes",), 4000, seed=1) if j[2] == "eyes"]
+    assert 0.5 / len(eyes.values) < plain.count(3) / len(plain) < 2 / len(eyes.values)
+    assert sample_pairs(ds, ("eyes",), 50, seed=2, weights=w) == sample_pairs(ds, ("eyes",), 50, seed=2, weights=w)
 
 
 def test_redraw_changes_the_weights_reports_and_resumes(tiny: Path, small_dataset: Path,  # noqa: F811
@@ -71,6 +85,11 @@ def test_redraw_changes_the_weights_reports_and_resumes(tiny: Path, small_datase
     (["--anchor", "-1"], "--anchor must be in [0, 100]"),
     (["--keep-others", "2"], "--keep-others must be in [0, 1]"),
     (["--model", "/nonexistent.safetensors"], "no such file"),
+    (["--weights", "eyes=eyes11"], "takes ATTR=VALUE:WEIGHT with a weight in (0, 100]"),
+    (["--weights", "eyes=eyes11:0"], "takes ATTR=VALUE:WEIGHT with a weight in (0, 100]"),
+    (["--weights", "eyes=eyes11:nan"], "takes ATTR=VALUE:WEIGHT with a weight in (0, 100]"),
+    (["--weights", "hair_color=blonde:2"], "'hair_color' is not redrawn; allowed: eyes, mouth"),
+    (["--weights", "eyes=eyes99:2"], "'eyes99' is not a value of eyes; allowed: eyes01"),
 ])  # fmt: skip
 def test_redraw_refuses_bad_options(tiny: Path, small_dataset: Path, tmp_path: Path,  # noqa: F811
                                     args: list, needle: str) -> None:  # fmt: skip

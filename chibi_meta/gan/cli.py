@@ -85,6 +85,8 @@ def _register_redraw(sub: argparse._SubParsersAction) -> None:
                    help="accepted only if no attribute is read more than this much less often (default 0.01)")
     r.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
     r.add_argument("--workers", type=int, default=0, help="processes rendering the pairs (default: one per core)")
+    r.add_argument("--weights", default="", metavar="A=V:W,...",
+                   help="draw these values W times as often in the pairs, e.g. eyes=eyes11:4 (default: all 1)")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     r.set_defaults(func=_redraw)
 
@@ -100,7 +102,8 @@ def _redraw(args: argparse.Namespace) -> int:
                         steps=args.steps, batch=args.batch, lr=args.lr, outside=args.outside, anchor=args.anchor,
                         classify=args.classify, classifier_epochs=args.classifier_epochs,
                         check_images=args.check_images, keep_others=args.keep_others,
-                        checkpoint_every=args.checkpoint_every, workers=args.workers, seed=args.seed)  # fmt: skip
+                        checkpoint_every=args.checkpoint_every, workers=args.workers, seed=args.seed,
+                        weights=args.weights)  # fmt: skip
     print(json.dumps(run(check_options(opt), resume=args.resume), indent=1, sort_keys=True))
     return 0
 

@@ -60,6 +60,7 @@ from chibi_meta.gan.tune import (
 )
 
 log = logging.getLogger(__name__)
+Job = tuple[int, int, str, int, int, int]  # image size, row, attribute, value, two other values
 PAIR_DIFF = 8  # a pixel is in a value's footprint when a channel differs by more than this (of 255)
 MASK_DILATE = 1  # footprint grown by this many pixels (anti-aliased edges)
 REDRAWABLE = ("eyes", "mouth")  # attributes whose drawing is a separate part at a fixed place
@@ -84,9 +85,10 @@ class RedrawOptions:
     check_images: int = 400
     keep_others: float = KEEP_OTHERS
     workers: int = 0  # processes rendering the pairs (0: one per core)
+    weights: str = ""  # "eyes=eyes11:4,mouth=mouth10:4": those values drawn 4x as often in the pairs (others 1)
 
 
-def _pair(job: tuple[int, int, str, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _pair(job: Job) -> tuple[np.ndarray, np.ndarray]:
     """DiceBear's drawing of image ``i`` with ``attr`` = value ``v``, and ``v``'s footprint mask."""
     from scipy import ndimage
 
@@ -114,19 +116,57 @@ def check_renderable(ds: Dataset) -> None:
                         f"can be redrawn; this one's source is {ds.meta.get('source', 'a folder')!r}")  # fmt: skip
 
 
-def render_pairs(ds: Dataset, attrs: tuple[str, ...], n: int, seed: int, workers: int = 0) -> dict[str, np.ndarray]:
-    """``n`` pairs over the training rows of ``ds`` (never the held-out tail), values uniform per
-    attribute: {"row", "col", "value", "image" (n, S, S, 4) uint8, "mask" (n, S, S) bool}."""
-    check_renderable(ds)
+def parse_weights(spec: str, schema: object) -> dict[tuple[str, int], float]:
+    """``eyes=eyes11:4,mouth=mouth10:3`` -> {(attr, value index): weight}, checked against ``schema``."""
+    out: dict[tuple[str, int], float] = {}
+    attrs = {a.name: a for a in schema.attributes}  # type: ignore[attr-defined]
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        attr, _, rest = item.partition("=")
+        value, _, w = rest.partition(":")
+        try:
+            weight = float(w)
+        except ValueError:
+            weight = float("nan")
+        if not 0 < weight <= 100:  # also false for nan
+            raise UsageError(f"--weights {item!r}: takes ATTR=VALUE:WEIGHT with a weight in (0, 100], "
+                             "e.g. eyes=eyes11:4")  # fmt: skip
+        if attr not in REDRAWABLE or attr not in attrs:
+            raise UsageError(f"--weights {item!r}: {attr!r} is not redrawn; allowed: {', '.join(REDRAWABLE)}")
+        if value not in attrs[attr].values:
+            raise UsageError(f"--weights {item!r}: {value!r} is not a value of {attr}; allowed: "
+                             f"{', '.join(attrs[attr].values)}")  # fmt: skip
+        out[(attr, attrs[attr].values.index(value))] = weight
+    return out
+
+
+def sample_pairs(ds: Dataset, attrs: tuple[str, ...], n: int, seed: int,
+                 weights: dict[tuple[str, int], float] | None = None) -> list[Job]:  # fmt: skip
+    """The ``n`` pair jobs (size, row, attr, value, two other values) of ``render_pairs``: rows of the
+    training part of ``ds`` (never the held-out tail), the attribute uniform over ``attrs``, its value
+    drawn with probability proportional to ``weights`` (default 1 each)."""
     names = [a.name for a in ds.schema.attributes]
     rng = np.random.default_rng(seed)
     train_rows = len(ds) - min(HOLDOUT, len(ds) // 5)
-    jobs, cols = [], []
+    probs = {}
+    for attr in attrs:
+        w = np.array([(weights or {}).get((attr, v), 1.0) for v in range(ds.schema.sizes[names.index(attr)])])
+        probs[attr] = w / w.sum()
+    jobs = []
     for _ in range(n):
         attr = attrs[int(rng.integers(len(attrs)))]
-        k = ds.schema.sizes[names.index(attr)]
-        jobs.append((ds.size, int(rng.integers(train_rows)), attr, *(int(x) for x in rng.integers(k, size=3))))
-        cols.append(names.index(attr))
+        k = len(probs[attr])
+        v = int(rng.choice(k, p=probs[attr]))
+        jobs.append((ds.size, int(rng.integers(train_rows)), attr, v, *(int(x) for x in rng.integers(k, size=2))))
+    return jobs
+
+
+def render_pairs(ds: Dataset, attrs: tuple[str, ...], n: int, seed: int, workers: int = 0,
+                 weights: dict[tuple[str, int], float] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """DiceBear's drawings of the ``sample_pairs`` jobs: {"row", "col", "value", "image" (n, S, S, 4)
+    uint8, "mask" (n, S, S) bool}."""
+    check_renderable(ds)
+    jobs = sample_pairs(ds, attrs, n, seed, weights)
+    cols = [ds.schema.names.index(j[2]) for j in jobs]
     workers = workers or os.cpu_count() or 1
     if workers == 1:
         res = [_pair(j) for j in jobs]
@@ -139,13 +179,15 @@ def render_pairs(ds: Dataset, attrs: tuple[str, ...], n: int, seed: int, workers
 
 def _load_or_render_pairs(ds: Dataset, opt: RedrawOptions, out: Path) -> dict[str, np.ndarray]:
     path = out / "pairs.npz"
+    key = json.dumps([ds.fingerprint, list(opt.attrs), opt.pairs, opt.seed, opt.weights])
     if path.is_file():
         with np.load(path) as f:
             pairs = {k: f[k] for k in f.files}
-        if len(pairs["row"]) == opt.pairs:
+        if len(pairs["row"]) == opt.pairs and str(pairs.get("key", "")) == key:
             return pairs
     log.info("rendering %d DiceBear pairs", opt.pairs)
-    pairs = render_pairs(ds, opt.attrs, opt.pairs, opt.seed, opt.workers)
+    pairs = render_pairs(ds, opt.attrs, opt.pairs, opt.seed, opt.workers, parse_weights(opt.weights, ds.schema))
+    pairs["key"] = np.array(key)
     buf = io.BytesIO()
     np.savez_compressed(buf, **pairs)
     atomic_write_bytes(path, buf.getvalue())
@@ -200,6 +242,7 @@ def run(opt: RedrawOptions, resume: bool = False) -> dict:
     if src.schema.to_json() != ds.schema.to_json():
         raise UsageError(f"--model {opt.model} and --data {opt.data} have different attributes")
     check_renderable(ds)
+    parse_weights(opt.weights, ds.schema)  # a UsageError before any work
     out = Path(opt.out)
     ck_path = out / "checkpoint.safetensors"
     if resume and not ck_path.is_file():
@@ -214,7 +257,7 @@ def run(opt: RedrawOptions, resume: bool = False) -> dict:
     clf = _classifier(ds, out, "tuning_classifier", opt.classifier_epochs, seed=CLASSIFIER_SEED, half=0)
     judge = _classifier(ds, out, "check_classifier", opt.classifier_epochs, seed=CHECK_SEED, half=1)
     raw = _load_or_render_pairs(ds, opt, out)
-    pairs = {k: torch.from_numpy(v) for k, v in raw.items()}
+    pairs = {k: torch.from_numpy(v) for k, v in raw.items() if k != "key"}
     labels = torch.as_tensor(ds.labels, dtype=torch.long)
     hold = min(HOLDOUT, len(ds) // 5)
     pool = labels[: len(ds) - hold]
@@ -254,6 +297,8 @@ def run(opt: RedrawOptions, resume: bool = False) -> dict:
     info = {k: v for k, v in src.meta.items() if k not in ("format", "net", "schema")}
     info["redrawn_from"] = src.model_id
     info["redraw"] = {"attrs": list(opt.attrs), "steps": step, "pairs": opt.pairs}
+    if opt.weights:
+        info["redraw"]["weights"] = opt.weights
     tensors, _ = checkpoint.load(opt.model)  # keep the file's precision (the shipped model is fp16)
     half = all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())
     export_generator(out / "generator.safetensors", G, src.schema, info, half=half)
