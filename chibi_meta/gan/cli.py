@@ -66,12 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_redraw(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser("redraw", help="fine-tune the whole generator on DiceBear's drawings of the eyes and mouths")
+    r = sub.add_parser("redraw", help="fine-tune the whole generator on DiceBear's drawings of eyes, mouths, glasses")
     r.add_argument("--model", metavar="FILE", help="generator to start from (default: the shipped model)")
     r.add_argument("--data", required=True, metavar="DIR", help="the DiceBear adventurer dataset it was trained on")
     r.add_argument("--out", required=True, metavar="RUN", help="run folder (generator.safetensors, report.json)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    r.add_argument("--attrs", default="eyes,mouth", help="attributes to redraw: eyes, mouth or both (default both)")
+    r.add_argument("--attrs", default="eyes,mouth",
+                   help="attributes to redraw: eyes, mouth, glasses (default eyes,mouth)")
     r.add_argument("--pairs", type=int, default=8000, help="DiceBear pairs rendered (default 8000)")
     r.add_argument("--steps", type=int, default=600, help="optimisation steps (default 600)")
     r.add_argument("--batch", type=int, default=16, help="pairs and other label sets per step (default 16 each)")

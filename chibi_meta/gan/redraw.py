@@ -1,4 +1,4 @@
-"""Drawing fine-tune: teach the generator DiceBear's own drawing of each eyes and mouth value.
+"""Drawing fine-tune: teach the generator DiceBear's own drawing of each eyes, mouth and glasses value.
 
 The conditioning fine-tune (``tune.py``) moves one embedding row and can only pick among what the
 network already draws; for eyes11 (pupils low), mouth10 (pressed lips) and mouth28 (rounded open
@@ -10,7 +10,10 @@ what the value looks like, with the rest of each image held where it was:
   image *i*'s label set with the value *v* forced, DiceBear's drawing of it, and a mask of *v*'s
   footprint (the pixels where *v* is drawn differently from image *i*'s own value and from two
   other random values, dilated by ``MASK_DILATE`` px; eyebrows, hair and glasses frames, which do
-  not change with the value, stay outside it).
+  not change with the value, stay outside it). Values are drawn uniformly, or in proportion to
+  ``weights`` (``--weights eyes=eyes11:12``: a value that lags gets more of the pairs). Glasses
+  are redrawn the same way (``--attrs glasses``): their frames are a part at a fixed place, and
+  glasses = none shows the eyes they covered.
 * **Loss** per step, on ``batch`` pairs (latents drawn fresh) and ``batch`` other label sets of the
   training data: L1 to DiceBear's drawing inside the mask; L1 to the *frozen* source generator's
   image of the same latent and labels outside it (weight ``outside``) and on the other label sets
@@ -63,7 +66,10 @@ log = logging.getLogger(__name__)
 Job = tuple[int, int, str, int, int, int]  # image size, row, attribute, value, two other values
 PAIR_DIFF = 8  # a pixel is in a value's footprint when a channel differs by more than this (of 255)
 MASK_DILATE = 1  # footprint grown by this many pixels (anti-aliased edges)
-REDRAWABLE = ("eyes", "mouth")  # attributes whose drawing is a separate part at a fixed place
+# attributes whose drawing is a separate part at a fixed place (glasses: frames over the eyes, and
+# "none" shows the eyes they covered)
+REDRAWABLE = ("eyes", "mouth", "glasses")
+DEFAULT_ATTRS = ("eyes", "mouth")
 
 
 @dataclass
@@ -71,7 +77,7 @@ class RedrawOptions:
     model: str
     data: str
     out: str
-    attrs: tuple[str, ...] = REDRAWABLE
+    attrs: tuple[str, ...] = DEFAULT_ATTRS
     pairs: int = 8000
     steps: int = 600
     batch: int = 16
