@@ -13,6 +13,7 @@ import torch
 
 from chibi_meta.data.store import load_dataset
 from chibi_meta.gan.api import TextureGenerator
+from chibi_meta.gan.modelcard import model_card
 from chibi_meta.gan.redraw import PAIR_DIFF, parse_weights, render_pairs, sample_pairs
 from tests.conftest import run_cli
 from tests.test_gan_tune import tiny  # noqa: F401  (the fixture: a small untrained generator)
@@ -75,6 +76,17 @@ def test_redraw_changes_the_weights_reports_and_resumes(tiny: Path, small_datase
                 "--resume", *FAST)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert json.loads((run / "report.json").read_text())["steps"] == 3 and (run / "pairs.npz").read_bytes() == pairs
+    # A redraw of the redrawn model: its metadata (and card) lists both runs, in order.
+    first = TextureGenerator.load(run / "generator.safetensors")
+    r = run_cli("redraw", "--model", str(run / "generator.safetensors"), "--data", str(small_dataset),
+                "--out", str(tmp_path / "run2"), "--steps", "1", "--weights", "eyes=eyes11:3", *FAST)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    second = TextureGenerator.load(tmp_path / "run2" / "generator.safetensors")
+    assert second.meta["redraw_history"] == [
+        {"from": before.model_id, "attrs": ["eyes", "mouth"], "steps": 3, "pairs": 12},
+        {"from": first.model_id, "attrs": ["eyes", "mouth"], "steps": 1, "pairs": 12, "weights": "eyes=eyes11:3"}]
+    card = model_card(second, {})
+    assert card.count("- Then `chibi-meta redraw`") == 2 and "pairs weighted eyes=eyes11:3" in card
 
 
 @pytest.mark.parametrize(("args", "needle"), [

@@ -60,6 +60,18 @@ def _tuned(meta: Mapping[str, object]) -> str:
             "weight is unchanged.\n")
 
 
+def _redrawn(meta: Mapping[str, object]) -> str:
+    """The card's lines on the drawing fine-tunes (``chibi-meta redraw``) since training, in order."""
+    lines = []
+    for r in meta.get("redraw_history") or []:  # type: ignore[attr-defined]
+        weights = f", pairs weighted {r['weights']}" if r.get("weights") else ""
+        note = f" ({r['note']})" if r.get("note") else ""
+        what = f"{r['steps']} steps on {r['pairs']} DiceBear pairs of {', '.join(r['attrs'])}{weights}{note}"
+        lines.append(f"- Then `chibi-meta redraw` (docs/gan.md, \"Drawing fine-tune\") from `{r['from']}`: "
+                     f"every weight, {what}.\n")
+    return "".join(lines)
+
+
 def model_card(gen: TextureGenerator, res: Mapping[str, object]) -> str:
     m = gen.meta
     hours = float(m.get("train_seconds", 0)) / 3600
@@ -85,7 +97,7 @@ exported GLB/VRM.
 - {m.get('kimg')} thousand real images shown, {hours:.2f} h of training on `{m.get('device')}`
   ({m.get('world_size', 1)} process), batch 32, Adam lr 2e-4 betas (0.5, 0.99), R1 gamma 1 every
   16 steps, DiffAugment translation + cutout, EMA half-life 10 kimg (these weights).
-{_tuned(m)}- Generator: {params / 1e6:.2f} M parameters, widths {list(cfg.g_channels)}, z {cfg.z_dim}-d, \
+{_tuned(m)}{_redrawn(m)}- Generator: {params / 1e6:.2f} M parameters, widths {list(cfg.g_channels)}, z {cfg.z_dim}-d, \
 w {cfg.w_dim}-d.
   Architecture and loss: docs/gan.md.
 

@@ -302,9 +302,11 @@ def run(opt: RedrawOptions, resume: bool = False) -> dict:
               "check_drop": drops, "accepted": max(drops.values()) <= opt.keep_others, "steps": step}  # fmt: skip
     info = {k: v for k, v in src.meta.items() if k not in ("format", "net", "schema")}
     info["redrawn_from"] = src.model_id
-    info["redraw"] = {"attrs": list(opt.attrs), "steps": step, "pairs": opt.pairs}
+    entry = {"from": src.model_id, "attrs": list(opt.attrs), "steps": step, "pairs": opt.pairs}
     if opt.weights:
-        info["redraw"]["weights"] = opt.weights
+        entry["weights"] = opt.weights
+    info.pop("redraw", None)  # the single-run record of earlier versions
+    info["redraw_history"] = [*src.meta.get("redraw_history", []), entry]  # every redraw since training
     tensors, _ = checkpoint.load(opt.model)  # keep the file's precision (the shipped model is fp16)
     half = all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())
     export_generator(out / "generator.safetensors", G, src.schema, info, half=half)
