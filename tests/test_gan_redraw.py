@@ -102,6 +102,7 @@ def test_redraw_changes_the_weights_reports_and_resumes(tiny: Path, small_datase
     (["--weights", "eyes=eyes11:nan"], "takes ATTR=VALUE:WEIGHT with a weight in (0, 100]"),
     (["--weights", "hair_color=blonde:2"], "'hair_color' is not redrawn; allowed: eyes, mouth"),
     (["--weights", "eyes=eyes99:2"], "'eyes99' is not a value of eyes; allowed: eyes01"),
+    (["--attrs", "eyes", "--weights", "mouth=mouth10:2"], "--weights names mouth, which --attrs eyes does not"),
 ])  # fmt: skip
 def test_redraw_refuses_bad_options(tiny: Path, small_dataset: Path, tmp_path: Path,  # noqa: F811
                                     args: list, needle: str) -> None:  # fmt: skip

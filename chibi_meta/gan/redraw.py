@@ -248,7 +248,9 @@ def run(opt: RedrawOptions, resume: bool = False) -> dict:
     if src.schema.to_json() != ds.schema.to_json():
         raise UsageError(f"--model {opt.model} and --data {opt.data} have different attributes")
     check_renderable(ds)
-    parse_weights(opt.weights, ds.schema)  # a UsageError before any work
+    unused = sorted({a for a, _ in parse_weights(opt.weights, ds.schema)} - set(opt.attrs))  # before any work
+    if unused:
+        raise UsageError(f"--weights names {', '.join(unused)}, which --attrs {','.join(opt.attrs)} does not redraw")
     out = Path(opt.out)
     ck_path = out / "checkpoint.safetensors"
     if resume and not ck_path.is_file():
