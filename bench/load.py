@@ -38,6 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from chibi_meta import limits  # noqa: E402
 from chibi_meta.client import BridgeClient, RequestError  # noqa: E402
 
 SCENARIOS = {
@@ -392,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma list of morph-target sets (vrm, oculus, arkit; none); default: the server's (all)")
     ap.add_argument("--torch-threads", type=int, default=0, help="0: all CPUs (the server's default)")
     ap.add_argument("--pack-threads", type=int, default=2)
-    ap.add_argument("--max-batch", type=int, default=32)
+    ap.add_argument("--max-batch", type=int, default=limits.BATCH_MAX_SIZE)
     ap.add_argument("--max-wait-ms", type=float, default=4.0)
     ap.add_argument("--queue", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=3, help="rounds of all scenarios; the summary lines are medians")
