@@ -150,7 +150,7 @@ def sample_pairs(ds: Dataset, attrs: tuple[str, ...], n: int, seed: int,
     """The ``n`` pair jobs (size, row, attr, value, two other values) of ``render_pairs``: rows of the
     training part of ``ds`` (never the held-out tail), the attribute uniform over ``attrs``, its value
     drawn with probability proportional to ``weights`` (default 1 each)."""
-    names = [a.name for a in ds.schema.attributes]
+    names = ds.schema.names
     rng = np.random.default_rng(seed)
     train_rows = len(ds) - min(HOLDOUT, len(ds) // 5)
     probs = {}
@@ -183,7 +183,8 @@ def render_pairs(ds: Dataset, attrs: tuple[str, ...], n: int, seed: int, workers
             "image": np.stack([r[0] for r in res]), "mask": np.stack([r[1] for r in res])}  # fmt: skip
 
 
-def _load_or_render_pairs(ds: Dataset, opt: RedrawOptions, out: Path) -> dict[str, np.ndarray]:
+def _load_or_render_pairs(ds: Dataset, opt: RedrawOptions, out: Path,
+                          weights: dict[tuple[str, int], float]) -> dict[str, np.ndarray]:  # fmt: skip
     path = out / "pairs.npz"
     key = json.dumps([ds.fingerprint, list(opt.attrs), opt.pairs, opt.seed, opt.weights])
     if path.is_file():
@@ -192,7 +193,7 @@ def _load_or_render_pairs(ds: Dataset, opt: RedrawOptions, out: Path) -> dict[st
         if len(pairs["row"]) == opt.pairs and str(pairs.get("key", "")) == key:
             return pairs
     log.info("rendering %d DiceBear pairs", opt.pairs)
-    pairs = render_pairs(ds, opt.attrs, opt.pairs, opt.seed, opt.workers, parse_weights(opt.weights, ds.schema))
+    pairs = render_pairs(ds, opt.attrs, opt.pairs, opt.seed, opt.workers, weights)
     pairs["key"] = np.array(key)
     buf = io.BytesIO()
     np.savez_compressed(buf, **pairs)
@@ -248,7 +249,8 @@ def run(opt: RedrawOptions, resume: bool = False) -> dict:
     if src.schema.to_json() != ds.schema.to_json():
         raise UsageError(f"--model {opt.model} and --data {opt.data} have different attributes")
     check_renderable(ds)
-    unused = sorted({a for a, _ in parse_weights(opt.weights, ds.schema)} - set(opt.attrs))  # before any work
+    weights = parse_weights(opt.weights, ds.schema)  # a UsageError before any work
+    unused = sorted({a for a, _ in weights} - set(opt.attrs))
     if unused:
         raise UsageError(f"--weights names {', '.join(unused)}, which --attrs {','.join(opt.attrs)} does not redraw")
     out = Path(opt.out)
@@ -264,7 +266,7 @@ def run(opt: RedrawOptions, resume: bool = False) -> dict:
     G = copy.deepcopy(G0).train().requires_grad_(True).to(memory_format=torch.contiguous_format)
     clf = _classifier(ds, out, "tuning_classifier", opt.classifier_epochs, seed=CLASSIFIER_SEED, half=0)
     judge = _classifier(ds, out, "check_classifier", opt.classifier_epochs, seed=CHECK_SEED, half=1)
-    raw = _load_or_render_pairs(ds, opt, out)
+    raw = _load_or_render_pairs(ds, opt, out, weights)
     pairs = {k: torch.from_numpy(v) for k, v in raw.items() if k != "key"}
     labels = torch.as_tensor(ds.labels, dtype=torch.long)
     hold = min(HOLDOUT, len(ds) // 5)
