@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--morph-targets", default="",
                     help="comma list of morph-target sets (vrm, oculus, arkit; none); default: the server's (all)")
     ap.add_argument("--torch-threads", type=int, default=0, help="0: all CPUs (the server's default)")
-    ap.add_argument("--pack-threads", type=int, default=2)
+    ap.add_argument("--pack-threads", type=int, default=limits.PACK_THREADS)
     ap.add_argument("--max-batch", type=int, default=limits.BATCH_MAX_SIZE)
     ap.add_argument("--max-wait-ms", type=float, default=4.0)
     ap.add_argument("--queue", type=int, default=256)

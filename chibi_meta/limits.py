@@ -44,6 +44,7 @@ WS_PING_TIMEOUT_S = 20.0  # a pong must arrive within this, else the connection 
 WS_OPEN_TIMEOUT_S = 10.0  # opening handshake
 WS_CLOSE_TIMEOUT_S = 10.0  # closing handshake
 BATCH_MAX_SIZE = 8  # textures per generator forward pass (8, not 32: docs/limits.md)
+PACK_THREADS = 1  # threads packing avatars (1, not 2: packing holds the GIL; docs/limits.md)
 BATCH_MAX_WAIT_MS = 4.0  # how long the first queued request waits for company
 QUEUE_MAX = 256  # generation jobs admitted and not finished (all connections); past it `busy` at once
 CACHE_MEMORY_BYTES = 256 * 1024 * 1024  # in-memory LRU of finished assets

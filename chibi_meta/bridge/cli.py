@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grace", type=float, default=limits.SHUTDOWN_GRACE_S, help="seconds to drain on SIGTERM")
     p.add_argument("--torch-threads", type=int, default=0,
                    help="torch intra-op threads (default 0: all CPUs; measured on 2 cores: p50 21 ms vs 46 ms with 1)")
-    p.add_argument("--pack-threads", type=int, default=2, help="packaging worker threads")
+    p.add_argument("--pack-threads", type=int, default=limits.PACK_THREADS,
+                   help=f"packaging threads (default {limits.PACK_THREADS}: packing holds the GIL; docs/limits.md)")
     p.add_argument("--deflate", action="store_true",
                    help="offer permessage-deflate: GLBs shrink ~25-40%% but each send costs ~3-4 ms of CPU")
     p.add_argument("--no-preview", action="store_true",

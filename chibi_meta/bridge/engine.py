@@ -107,7 +107,7 @@ class Engine:
         max_batch: int = limits.BATCH_MAX_SIZE,
         max_wait_ms: float = limits.BATCH_MAX_WAIT_MS,
         queue_max: int = limits.QUEUE_MAX,
-        pack_threads: int = 2,
+        pack_threads: int = limits.PACK_THREADS,
         packager: Packager | None = None,
     ) -> None:
         self.gen = generator
