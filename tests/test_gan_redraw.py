@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from chibi_meta.data.attributes import ADVENTURER
 from chibi_meta.data.store import load_dataset
 from chibi_meta.gan.api import TextureGenerator
+from chibi_meta.gan.metrics import off_hue_pixels
 from chibi_meta.gan.modelcard import model_card
-from chibi_meta.gan.redraw import PAIR_DIFF, parse_weights, render_pairs, sample_pairs
+from chibi_meta.gan.redraw import PAIR_DIFF, dicebear_pair, parse_weights, render_pairs, sample_pairs
 from tests.conftest import run_cli
 from tests.test_gan_tune import tiny  # noqa: F401  (the fixture: a small untrained generator)
 
@@ -36,6 +38,28 @@ def test_pairs_differ_from_the_image_only_inside_the_mask(small_dataset: Path) -
             assert p["mask"][k].any() and diff[p["mask"][k]].max() > PAIR_DIFF
             changed += 1
     assert changed >= 12
+
+
+def test_off_hue_counts_a_tint_the_drawing_lacks_and_nothing_else() -> None:
+    """mouth10 (pressed lips: a dark brown line) in its footprint: the drawing itself, a darker copy
+    and a cooler white have no off-hue pixel, nor has a one-pixel fringe; a green blob on the line
+    counts, every pixel of it."""
+    mouths = next(a.values for a in ADVENTURER.attributes if a.name == "mouth")
+    real, mask = dicebear_pair((128, 5, "mouth", mouths.index("mouth10"), 0, 29))
+    assert mask.sum() > 50 and off_hue_pixels(real, real, mask) == 0
+    assert off_hue_pixels((real * 0.7).astype(np.uint8), real, mask) == 0  # shading keeps the hue
+    cool = real.astype(int)
+    cool[..., 2] += 6  # bluish greys and whites: too little saturation to count
+    assert off_hue_pixels(np.clip(cool, 0, 255).astype(np.uint8), real, mask) == 0
+    ys, xs = np.nonzero(mask & (real[..., :3].astype(int).sum(-1) < 200))  # the line's dark pixels
+    y, x = ys[len(ys) // 2], xs[len(xs) // 2]
+    green = (60, 120, 70)  # the green the shipped generator drew on that line (docs/gan.md)
+    fringe = real.copy()
+    fringe[y, x, :3] = green
+    assert off_hue_pixels(fringe, real, mask) == 0
+    blob = real.copy()
+    blob[y - 1 : y + 2, x - 1 : x + 2, :3] = green  # 3 x 3
+    assert off_hue_pixels(blob, real, mask) == int(mask[y - 1 : y + 2, x - 1 : x + 2].sum()) >= 3
 
 
 def test_weights_oversample_the_named_values(small_dataset: Path) -> None:
@@ -79,14 +103,16 @@ def test_redraw_changes_the_weights_reports_and_resumes(tiny: Path, small_datase
     # A redraw of the redrawn model: its metadata (and card) lists both runs, in order.
     first = TextureGenerator.load(run / "generator.safetensors")
     r = run_cli("redraw", "--model", str(run / "generator.safetensors"), "--data", str(small_dataset),
-                "--out", str(tmp_path / "run2"), "--steps", "1", "--weights", "eyes=eyes11:3", *FAST)  # fmt: skip
+                "--out", str(tmp_path / "run2"), "--steps", "1", "--weights", "eyes=eyes11:3", "--inside", "4",
+                *FAST)  # fmt: skip
     assert r.returncode == 0, r.stderr
     second = TextureGenerator.load(tmp_path / "run2" / "generator.safetensors")
     assert second.meta["redraw_history"] == [
         {"from": before.model_id, "attrs": ["eyes", "mouth"], "steps": 3, "pairs": 12},
-        {"from": first.model_id, "attrs": ["eyes", "mouth"], "steps": 1, "pairs": 12, "weights": "eyes=eyes11:3"}]
+        {"from": first.model_id, "attrs": ["eyes", "mouth"], "steps": 1, "pairs": 12, "weights": "eyes=eyes11:3",
+         "inside": 4.0}]
     card = model_card(second, {})
-    assert card.count("- Then `chibi-meta redraw`") == 2 and "pairs weighted eyes=eyes11:3" in card
+    assert card.count("- Then `chibi-meta redraw`") == 2 and "pairs weighted eyes=eyes11:3, inside weight 4" in card
 
 
 @pytest.mark.parametrize(("args", "needle"), [
@@ -95,6 +121,7 @@ def test_redraw_changes_the_weights_reports_and_resumes(tiny: Path, small_datase
     (["--steps", "0"], "--steps must be an integer in [1, "),
     (["--lr", "0"], "--lr must be in [0, 1] and > 0"),
     (["--anchor", "-1"], "--anchor must be in [0, 100]"),
+    (["--inside", "0"], "--inside must be in [0, 100] and > 0"),
     (["--keep-others", "2"], "--keep-others must be in [0, 1]"),
     (["--model", "/nonexistent.safetensors"], "no such file"),
     (["--weights", "eyes=eyes11"], "takes ATTR=VALUE:WEIGHT with a weight in (0, 100]"),

@@ -77,6 +77,8 @@ def _register_redraw(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--steps", type=int, default=600, help="optimisation steps (default 600)")
     r.add_argument("--batch", type=int, default=16, help="pairs and other label sets per step (default 16 each)")
     r.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    r.add_argument("--inside", type=float, default=1.0,
+                   help="weight of L1 to DiceBear's drawing inside the part's footprint (default 1)")
     r.add_argument("--outside", type=float, default=1.0, help="weight of L1 to the source outside the part (default 1)")
     r.add_argument("--anchor", type=float, default=2.0, help="weight of L1 to the source on other faces (default 2)")
     r.add_argument("--classify", type=float, default=0.05, help="weight of the classifier loss (default 0.05)")
@@ -100,8 +102,8 @@ def _redraw(args: argparse.Namespace) -> int:
 
     opt = RedrawOptions(model=str(args.model or default_model_path()), data=args.data, out=args.out,
                         attrs=tuple(a.strip() for a in args.attrs.split(",") if a.strip()), pairs=args.pairs,
-                        steps=args.steps, batch=args.batch, lr=args.lr, outside=args.outside, anchor=args.anchor,
-                        classify=args.classify, classifier_epochs=args.classifier_epochs,
+                        steps=args.steps, batch=args.batch, lr=args.lr, inside=args.inside, outside=args.outside,
+                        anchor=args.anchor, classify=args.classify, classifier_epochs=args.classifier_epochs,
                         check_images=args.check_images, keep_others=args.keep_others,
                         checkpoint_every=args.checkpoint_every, workers=args.workers, seed=args.seed,
                         weights=args.weights)  # fmt: skip

@@ -8,6 +8,11 @@
 * **Fréchet distance** (FID-style) between Gaussian fits of the classifier's 256-d penultimate
   features of real and generated images; the real-vs-real figure (two disjoint real sets of the
   same size) is the floor it should approach.
+* **Off-hue pixels** (``off_hue_pixels``): in a part's footprint, the saturated pixels of a
+  generated face whose hue DiceBear's own drawing of the same face does not have there, such as
+  a green blob on a brown lip line. Greys, whites and blacks never count, so a slightly cool white
+  is no tint, nor do one- and two-pixel colour fringes along an outline; the real drawing has none
+  by construction (``bench/per_value.py`` prints it per value).
 * **Diversity**: (1) mean pairwise feature distance of generated / of real images (1.0 = as
   diverse as the data, near 0 = mode collapse); (2) for fixed attributes, the mean pixel L1
   between samples of different seeds (0 = the latent is ignored: conditional collapse).
@@ -32,6 +37,10 @@ from chibi_meta.gan import checkpoint
 log = logging.getLogger(__name__)
 CLASSIFIER = "classifier.safetensors"
 HOLDOUT = 2000  # the last HOLDOUT images of a dataset are never used to train the classifier
+OFF_HUE_DEGREES = 40.0  # a generated pixel's hue this far from every hue of the real drawing is off
+OFF_HUE_SATURATION = (0.25, 0.12)  # ... when its HSV saturation and chroma (max - min, of 1) exceed these
+REAL_HUE_SATURATION = (0.15, 0.06)  # the real drawing's pixels whose hues count (anti-aliased edges too)
+OFF_HUE_MIN_BLOB = 3  # off-hue pixels count in 8-connected blobs of at least this many (not 1-px fringes)
 PER_VALUE_MAX = 64  # attributes with at most this many values get per-value accuracies (eyes 26, mouth 30)
 
 
@@ -126,6 +135,42 @@ def predict(clf: Classifier, images: np.ndarray, batch: int = 256) -> tuple[np.n
         preds.append(torch.stack([h(f).argmax(1) for h in clf.heads], 1))
         feats.append(f)
     return torch.cat(preds).numpy(), torch.cat(feats).double().numpy()
+
+
+def _hue_saturation_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hue in degrees, HSV saturation, chroma) of (N, 3) uint8 colours."""
+    x = rgb.reshape(-1, 3).astype(np.float64) / 255
+    hi, lo = x.max(1), x.min(1)
+    c = hi - lo
+    safe = np.maximum(c, 1e-9)
+    r, g, b = x.T
+    h = np.where(hi == r, ((g - b) / safe) % 6, np.where(hi == g, (b - r) / safe + 2, (r - g) / safe + 4)) * 60
+    return h, np.where(hi > 0, c / np.maximum(hi, 1e-9), 0.0), c
+
+
+def off_hue_pixels(generated: np.ndarray, real: np.ndarray, mask: np.ndarray) -> int:
+    """Off-hue pixels of one part in one face: ``generated`` and ``real`` are (H, W, 3+) uint8
+    images of the same face, ``mask`` (H, W) the part's footprint. A pixel of ``generated`` in the
+    footprint is off-hue when it is saturated (``OFF_HUE_SATURATION``) and its hue is more than
+    ``OFF_HUE_DEGREES`` from every hue that ``real`` has in the footprint (its own pixels above
+    ``REAL_HUE_SATURATION``); only off-hue pixels in 8-connected blobs of at least
+    ``OFF_HUE_MIN_BLOB`` count, so a visible tint counts and one-pixel colour fringes along an
+    outline do not."""
+    from scipy import ndimage
+
+    hg, sg, cg = _hue_saturation_chroma(generated[..., :3][mask])
+    hr, sr, cr = _hue_saturation_chroma(real[..., :3][mask])
+    off = (sg > OFF_HUE_SATURATION[0]) & (cg > OFF_HUE_SATURATION[1])
+    ref = np.unique(np.round(hr[(sr > REAL_HUE_SATURATION[0]) & (cr > REAL_HUE_SATURATION[1])]))
+    if off.any() and ref.size:
+        d = np.abs(hg[off][:, None] - ref[None, :])
+        off[off] = np.minimum(d, 360 - d).min(1) > OFF_HUE_DEGREES
+    img = np.zeros(mask.shape, bool)
+    img[mask] = off
+    blobs, _ = ndimage.label(img, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(blobs.ravel())
+    sizes[0] = 0
+    return int(sizes[sizes >= OFF_HUE_MIN_BLOB].sum())
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:

@@ -65,8 +65,9 @@ def _redrawn(meta: Mapping[str, object]) -> str:
     lines = []
     for r in meta.get("redraw_history") or []:  # type: ignore[attr-defined]
         weights = f", pairs weighted {r['weights']}" if r.get("weights") else ""
+        inside = f", inside weight {r['inside']:g}" if r.get("inside") else ""
         note = f" ({r['note']})" if r.get("note") else ""
-        what = f"{r['steps']} steps on {r['pairs']} DiceBear pairs of {', '.join(r['attrs'])}{weights}{note}"
+        what = f"{r['steps']} steps on {r['pairs']} DiceBear pairs of {', '.join(r['attrs'])}{weights}{inside}{note}"
         lines.append(f"- Then `chibi-meta redraw` (docs/gan.md, \"Drawing fine-tune\") from `{r['from']}`: "
                      f"every weight, {what}.\n")
     return "".join(lines)

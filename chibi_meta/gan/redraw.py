@@ -82,6 +82,7 @@ class RedrawOptions:
     steps: int = 600
     batch: int = 16
     lr: float = 1e-4
+    inside: float = 1.0  # weight of L1 to DiceBear's drawing inside the footprint
     outside: float = 1.0  # weight of L1 to the source generator outside the footprint
     anchor: float = 2.0  # weight of L1 to the source generator on other label sets
     classify: float = 0.05  # weight of the tuning classifier's cross-entropy
@@ -94,8 +95,11 @@ class RedrawOptions:
     weights: str = ""  # "eyes=eyes11:4,mouth=mouth10:4": those values drawn 4x as often in the pairs (others 1)
 
 
-def _pair(job: Job) -> tuple[np.ndarray, np.ndarray]:
-    """DiceBear's drawing of image ``i`` with ``attr`` = value ``v``, and ``v``'s footprint mask."""
+def dicebear_pair(job: Job) -> tuple[np.ndarray, np.ndarray]:
+    """DiceBear's drawing of image ``i`` with ``attr`` = value ``v``, and ``v``'s footprint mask.
+
+    ``job`` = (image size, i, attr, v, w1, w2): the footprint is where the drawing differs from
+    image ``i``'s own value and from values ``w1`` and ``w2`` (indices into ``attr``'s values)."""
     from scipy import ndimage
 
     from chibi_meta.data import dicebear
@@ -175,10 +179,10 @@ def render_pairs(ds: Dataset, attrs: tuple[str, ...], n: int, seed: int, workers
     cols = [ds.schema.names.index(j[2]) for j in jobs]
     workers = workers or os.cpu_count() or 1
     if workers == 1:
-        res = [_pair(j) for j in jobs]
+        res = [dicebear_pair(j) for j in jobs]
     else:
         with ProcessPoolExecutor(workers) as ex:
-            res = list(ex.map(_pair, jobs, chunksize=max(1, n // (8 * workers))))
+            res = list(ex.map(dicebear_pair, jobs, chunksize=max(1, n // (8 * workers))))
     return {"row": np.array([j[1] for j in jobs]), "col": np.array(cols), "value": np.array([j[3] for j in jobs]),
             "image": np.stack([r[0] for r in res]), "mask": np.stack([r[1] for r in res])}  # fmt: skip
 
@@ -232,7 +236,7 @@ def redraw_loss(G: torch.nn.Module, G0: torch.nn.Module, clf: Classifier, pairs:
     diff = (x[:n] - torch.where(m, target, ref[:n])).abs()
     parts = {"inside": (diff * m).sum() / m.sum().clamp(min=1), "outside": (diff * ~m).sum() / (~m).sum().clamp(min=1),
              "anchor": (x[n:] - ref[n:]).abs().mean()}  # fmt: skip
-    loss = parts["inside"] + opt.outside * parts["outside"] + opt.anchor * parts["anchor"]
+    loss = opt.inside * parts["inside"] + opt.outside * parts["outside"] + opt.anchor * parts["anchor"]
     if opt.classify:
         out = clf(_shift(x, g))
         parts["classify"] = sum(F.cross_entropy(o, lab[:, a]) for a, o in enumerate(out))
@@ -309,6 +313,8 @@ def run(opt: RedrawOptions, resume: bool = False) -> dict:
     entry = {"from": src.model_id, "attrs": list(opt.attrs), "steps": step, "pairs": opt.pairs}
     if opt.weights:
         entry["weights"] = opt.weights
+    if opt.inside != 1.0:
+        entry["inside"] = opt.inside
     info.pop("redraw", None)  # the single-run record of earlier versions
     info["redraw_history"] = [*src.meta.get("redraw_history", []), entry]  # every redraw since training
     tensors, _ = checkpoint.load(opt.model)  # keep the file's precision (the shipped model is fp16)
@@ -328,10 +334,10 @@ def check_options(opt: RedrawOptions) -> RedrawOptions:
         v = getattr(opt, name)
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise UsageError(f"--{name.replace('_', '-')} must be an integer in [{lo}, {hi}], got {v!r}")
-    for name, lo, hi in (("lr", 0, 1), ("outside", 0, 100), ("anchor", 0, 100), ("classify", 0, 100),
-                         ("classifier_epochs", 0, 100), ("keep_others", 0, 1)):  # fmt: skip
+    for name, lo, hi in (("lr", 0, 1), ("inside", 0, 100), ("outside", 0, 100), ("anchor", 0, 100),
+                         ("classify", 0, 100), ("classifier_epochs", 0, 100), ("keep_others", 0, 1)):  # fmt: skip
         v = getattr(opt, name)
-        positive = name in ("lr", "classifier_epochs")
+        positive = name in ("lr", "inside", "classifier_epochs")
         if not lo <= v <= hi or (positive and v == 0):
             more = " and > 0" if positive else ""
             raise UsageError(f"--{name.replace('_', '-')} must be in [{lo}, {hi}]{more}, got {v}")
