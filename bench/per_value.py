@@ -25,6 +25,7 @@ per face: ~25 s per 1 000 faces on 2 cores).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -76,30 +77,29 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     first = len(ds) - len(hold) + off  # the dataset row (DiceBear seed) of base[0]
     rng = np.random.default_rng(seed)
-    pool = ProcessPoolExecutor(os.cpu_count() or 1) if args.colour > 0 else None
-    for attr, value in values:
-        c = names.index(attr)
-        k = ds.schema.attributes[c].values.index(value)
-        real = float((p_real[hold[:, c] == k, c] == k).mean())
-        lab = base.copy()
-        lab[:, c] = k
-        images = generate_for(gen.G.eval(), lab, seed=seed)
-        p, _ = predict(clf, images)
-        drawn = float((p[:, c] == k).mean())
-        rows.append((value, drawn, real))
-        kept = "" if g_col is None else f", glasses kept {float((p[worn, g_col] == lab[worn, g_col]).mean()):.0%}"
-        hue = ""
-        if pool is not None:
-            m = min(args.colour, len(lab))
-            size, nv = ds.size, ds.schema.sizes[c]
-            jobs = [(size, first + i, attr, k, *(int(x) for x in rng.integers(nv, size=2))) for i in range(m)]
-            px = np.array([off_hue_pixels(images[i], real_img, mask)
-                           for i, (real_img, mask) in enumerate(pool.map(dicebear_pair, jobs, chunksize=8))])
-            hue = f", off-hue px/face {px.mean():.2f} ({np.mean(px >= 3):.0%} of {m} faces >= 3)"
-        print(f"{attr}={value}: generated {drawn:.1%}, real {real:.1%}, share {drawn / real:.0%}{kept}{hue}",
-              flush=True)  # fmt: skip
-    if pool is not None:
-        pool.shutdown()
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ProcessPoolExecutor(os.cpu_count() or 1)) if args.colour > 0 else None
+        for attr, value in values:
+            c = names.index(attr)
+            k = ds.schema.attributes[c].values.index(value)
+            real = float((p_real[hold[:, c] == k, c] == k).mean())
+            lab = base.copy()
+            lab[:, c] = k
+            images = generate_for(gen.G.eval(), lab, seed=seed)
+            p, _ = predict(clf, images)
+            drawn = float((p[:, c] == k).mean())
+            rows.append((value, drawn, real))
+            kept = "" if g_col is None else f", glasses kept {float((p[worn, g_col] == lab[worn, g_col]).mean()):.0%}"
+            hue = ""
+            if pool is not None:
+                m = min(args.colour, len(lab))
+                jobs = [(ds.size, first + i, attr, k, *(int(x) for x in rng.integers(ds.schema.sizes[c], size=2)))
+                        for i in range(m)]  # fmt: skip
+                px = np.array([off_hue_pixels(images[i], real_img, mask)
+                               for i, (real_img, mask) in enumerate(pool.map(dicebear_pair, jobs, chunksize=8))])
+                hue = f", off-hue px/face {px.mean():.2f} ({np.mean(px >= 3):.0%} of {m} faces >= 3)"
+            print(f"{attr}={value}: generated {drawn:.1%}, real {real:.1%}, share {drawn / real:.0%}{kept}{hue}",
+                  flush=True)  # fmt: skip
     low = [f"{v} {d / r:.0%}" for v, d, r in rows if d / r < 0.9]
     print(f"model {gen.model_id}: {len(rows) - len(low)} of {len(rows)} values >= 90 % of real; below: "
           f"{', '.join(low) or 'none'}")  # fmt: skip

@@ -15,7 +15,8 @@ what the value looks like, with the rest of each image held where it was:
   are redrawn the same way (``--attrs glasses``): their frames are a part at a fixed place, and
   glasses = none shows the eyes they covered.
 * **Loss** per step, on ``batch`` pairs (latents drawn fresh) and ``batch`` other label sets of the
-  training data: L1 to DiceBear's drawing inside the mask; L1 to the *frozen* source generator's
+  training data: L1 to DiceBear's drawing inside the mask (weight ``inside``: 4 keeps its colours,
+  where 1 let the classifier term leave mouth10's lip line green-grey); L1 to the *frozen* source generator's
   image of the same latent and labels outside it (weight ``outside``) and on the other label sets
   (weight ``anchor``), so the identity, the hair and everything else stays as it was; plus
   ``classify`` times the tuning classifier's cross-entropy of every attribute of all those images
