@@ -138,14 +138,11 @@ def predict(clf: Classifier, images: np.ndarray, batch: int = 256) -> tuple[np.n
 
 
 def _hue_saturation_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hue in degrees, HSV saturation, chroma) of (N, 3) uint8 colours."""
-    x = rgb.reshape(-1, 3).astype(np.float64) / 255
-    hi, lo = x.max(1), x.min(1)
-    c = hi - lo
-    safe = np.maximum(c, 1e-9)
-    r, g, b = x.T
-    h = np.where(hi == r, ((g - b) / safe) % 6, np.where(hi == g, (b - r) / safe + 2, (r - g) / safe + 4)) * 60
-    return h, np.where(hi > 0, c / np.maximum(hi, 1e-9), 0.0), c
+    """(hue in degrees, HSV saturation, chroma = max - min of 1) of (N, 3) uint8 colours."""
+    from skimage.color import rgb2hsv
+
+    hsv = rgb2hsv(rgb.reshape(-1, 1, 3)).reshape(-1, 3)
+    return hsv[:, 0] * 360, hsv[:, 1], hsv[:, 1] * hsv[:, 2]
 
 
 def off_hue_pixels(generated: np.ndarray, real: np.ndarray, mask: np.ndarray) -> int:
